@@ -1,0 +1,426 @@
+"""Angles and the one rotation primitive.
+
+Every RoPE variant is ``angles = coordinates . frequencies`` followed by a rotation of feature pairs by those
+angles. This module holds the 1D angle computation (plain float32, or a precise fixed-point mode for very long
+contexts), the rotation, and the user-facing :func:`apply_rope`, :class:`RoPE` and :class:`RoPETable`.
+
+Shapes follow ``jax.nn.dot_product_attention``: ``x`` is ``[..., T, N, H]`` (length, heads, head dim) and
+positions are ``[..., T]``. Angles are ``[..., T, P]`` with ``P = rotary_dim // 2`` pairs and are shared by all
+heads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rope_jax.frequencies import Default, Proportional, Scaling, default_frequencies
+
+__all__ = ["RoPE", "RoPETable", "apply_rope", "rope_angles", "rotate"]
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def _check_x(x) -> jax.Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"x must be a floating-point array (bf16, f16, f32, f64), got dtype {x.dtype}.")
+    if x.ndim < 3:
+        raise ValueError(f"x must have shape [..., T, N, H] (at least 3 dims), got shape {x.shape}.")
+    return x
+
+
+def _check_positions(positions, x_shape: tuple[int, ...], *, name: str = "positions") -> jax.Array:
+    positions = jnp.asarray(positions)
+    if positions.dtype == jnp.bool_ or not (
+        jnp.issubdtype(positions.dtype, jnp.integer) or jnp.issubdtype(positions.dtype, jnp.floating)
+    ):
+        raise TypeError(f"{name} must be integers or floats, got dtype {positions.dtype}.")
+    length = x_shape[-3]
+    if positions.ndim < 1 or positions.shape[-1] != length:
+        raise ValueError(
+            f"{name} must have shape [..., T] with T = x.shape[-3] = {length}, got shape {positions.shape} "
+            f"for x of shape {x_shape}."
+        )
+    try:
+        np.broadcast_shapes(positions.shape[:-1], x_shape[:-3])
+    except ValueError:
+        raise ValueError(
+            f"{name} leading dims {positions.shape[:-1]} do not broadcast against x's batch dims "
+            f"{x_shape[:-3]} (x shape {x_shape}, {name} shape {positions.shape})."
+        ) from None
+    return positions
+
+
+def _resolve_rotary_dim(rotary_dim: int | None, head_dim: int) -> int:
+    rotary_dim = head_dim if rotary_dim is None else rotary_dim
+    if isinstance(rotary_dim, bool) or not isinstance(rotary_dim, (int, np.integer)):
+        raise TypeError(f"rotary_dim must be an int or None, got {rotary_dim!r}.")
+    if rotary_dim % 2 or rotary_dim <= 0:
+        raise ValueError(
+            f"rotary_dim must be a positive even number (pairs of features rotate together), got {rotary_dim}"
+            + (" (it defaults to the head dim)." if rotary_dim == head_dim else ".")
+        )
+    if rotary_dim > head_dim:
+        raise ValueError(f"rotary_dim ({rotary_dim}) must not exceed the head dim ({head_dim}).")
+    return int(rotary_dim)
+
+
+# --------------------------------------------------------------------------------------------- angles
+
+# 1 / (2 pi) to 90 bits, as six float32 chunks of 12 significant bits each: the product of a chunk and a
+# 12-bit slice of a float32 frequency is exact in float32. Derived once from this decimal expansion.
+_INV_TWO_PI = Fraction("0.1591549430918953357688837633725143620344596457404564487476673440588967976342265350901138")
+
+
+def _twelve_bit_chunks(value: Fraction, count: int) -> tuple[float, ...]:
+    chunks = []
+    for _ in range(count):
+        exponent = math.floor(math.log2(value))
+        scale = Fraction(2) ** (11 - exponent)
+        chunk = Fraction(math.floor(value * scale)) / scale
+        chunks.append(float(chunk))
+        value -= chunk
+    return tuple(chunks)
+
+
+_INV_TWO_PI_CHUNKS = _twelve_bit_chunks(_INV_TWO_PI, 6)
+_TWO_POW_32 = np.float32(2.0**32)
+
+
+def _add_u64(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """(hi, lo) + (hi, lo) modulo 2**64 on uint32 words."""
+    lo = a[1] + b[1]
+    carry = (lo < a[1]).astype(jnp.uint32)
+    return a[0] + b[0] + carry, lo
+
+
+def _turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``frac(inv_freq / 2 pi)`` as a 64-bit fixed-point fraction of a turn: ``(hi, lo)`` uint32 words.
+
+    ``inv_freq`` (float32, exact) is split into two 12-bit slices by masking its mantissa; each slice times each
+    12-bit chunk of ``1 / (2 pi)`` is an exact float32 whose fractional part is converted to fixed point
+    exactly (floors and power-of-two scalings), then the terms are summed with carries. Only the bits below
+    2**-64 of a turn are dropped. Works for traced frequencies (dynamic NTK, learned ones) alike.
+    """
+    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    bits = jax.lax.bitcast_convert_type(inv_freq, jnp.uint32)
+    high_slice = jax.lax.bitcast_convert_type(bits & jnp.uint32(0xFFFFF000), jnp.float32)
+    slices = (high_slice, inv_freq - high_slice)
+    total = (jnp.zeros(inv_freq.shape, jnp.uint32), jnp.zeros(inv_freq.shape, jnp.uint32))
+    for piece in slices:
+        for chunk in _INV_TWO_PI_CHUNKS:
+            turns = piece * jnp.float32(chunk)  # exact: 12 x 12 significant bits
+            fraction = turns - jnp.floor(turns)
+            scaled = fraction * _TWO_POW_32
+            hi = jnp.floor(scaled)
+            lo = jnp.floor((scaled - hi) * _TWO_POW_32)
+            total = _add_u64(total, (hi.astype(jnp.uint32), lo.astype(jnp.uint32)))
+    return total
+
+
+def _mulhi_u32(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``floor(a * b / 2**32)`` for uint32 ``a``, ``b`` using 16-bit limbs (every partial product fits)."""
+    mask = jnp.uint32(0xFFFF)
+    a0, a1 = a & mask, a >> 16
+    b0, b1 = b & mask, b >> 16
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    middle = (p00 >> 16) + (p01 & mask) + (p10 & mask)
+    return p11 + (p01 >> 16) + (p10 >> 16) + (middle >> 16)
+
+
+def _precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
+    """``positions * inv_freq`` reduced to ``[-pi, pi)`` with an error below 1e-6 rad for |position| < 2**31.
+
+    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with
+    uint32 arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32
+    product.
+    """
+    hi, lo = _turns_per_position(inv_freq)
+    if jnp.issubdtype(positions.dtype, jnp.integer):
+        whole = positions.astype(jnp.int32)
+        fractional = None
+    else:
+        floor = jnp.floor(positions.astype(jnp.float32))
+        whole = floor.astype(jnp.int32)
+        fractional = positions.astype(jnp.float32) - floor
+    magnitude = jnp.abs(whole).astype(jnp.uint32)[..., None]
+    turn = magnitude * hi + _mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
+    turn = jnp.where(whole[..., None] < 0, jnp.uint32(0) - turn, turn)
+    signed_turn = jax.lax.bitcast_convert_type(turn, jnp.int32).astype(jnp.float32)  # in [-2**31, 2**31)
+    angles = signed_turn * jnp.float32(2 * math.pi / 2.0**32)
+    if fractional is not None:
+        angles = angles + fractional[..., None] * inv_freq
+    return angles
+
+
+def rope_angles(positions, inv_freq, *, precise: bool = False) -> jax.Array:
+    """Rotation angles for each position and pair.
+
+    Args:
+        positions: ``[..., T]`` integer or float positions.
+        inv_freq: ``[P]`` float32 frequencies (radians per position).
+        precise: If False (default), ``positions.astype(float32) * inv_freq`` - the same float32 rounding as
+            PyTorch/Hugging Face, whose error grows with the angle (~0.03 rad at position 1e6, ~0.5 rad at
+            1.6e7). If True, the exact product reduced modulo 2 pi (error < 1e-6 rad up to 2**31), in float32
+            and uint32 arithmetic only.
+
+    Returns:
+        ``[..., T, P]`` float32 angles (in ``[-pi, pi)`` when ``precise``).
+    """
+    positions = jnp.asarray(positions)
+    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    if precise:
+        return _precise_angles(positions, inv_freq)
+    return positions.astype(jnp.float32)[..., None] * inv_freq
+
+
+# ------------------------------------------------------------------------------------- the one rotation
+
+
+def rotate(x, cos, sin, *, interleaved: bool = False) -> jax.Array:
+    """Rotate feature pairs of ``x`` by angles given as cos/sin: the single rotation primitive.
+
+    Pair ``j`` is ``(x[j], x[j + P])`` (half-split: GPT-NeoX / Hugging Face LLaMA) or ``(x[2j], x[2j + 1])``
+    (interleaved: GPT-J / Meta / complex form); it becomes ``(x1 cos - x2 sin, x2 cos + x1 sin)``. Features past
+    ``2P`` pass through unchanged. Computed in float32, returned in ``x.dtype``.
+
+    Args:
+        x: ``[..., T, N, H]``.
+        cos: ``[..., T, P]`` (shared by the N heads), or ``[..., T, N, P]`` for per-head angles.
+        sin: same shape as ``cos``.
+        interleaved: pair layout.
+
+    Returns:
+        Array shaped like ``x``, dtype ``x.dtype``.
+    """
+    pairs = cos.shape[-1]
+    rotary_dim = 2 * pairs
+    if cos.ndim == x.ndim - 1:  # one angle set for all heads
+        cos, sin = cos[..., None, :], sin[..., None, :]
+    rotated = x[..., :rotary_dim].astype(jnp.float32)
+    if interleaved:
+        rotated = rotated.reshape(*rotated.shape[:-1], pairs, 2)
+        x1, x2 = rotated[..., 0], rotated[..., 1]
+    else:
+        x1, x2 = rotated[..., :pairs], rotated[..., pairs:]
+    out1 = x1 * cos - x2 * sin
+    out2 = x2 * cos + x1 * sin
+    if interleaved:
+        out = jnp.stack([out1, out2], axis=-1).reshape(*out1.shape[:-1], rotary_dim)
+    else:
+        out = jnp.concatenate([out1, out2], axis=-1)
+    out = out.astype(x.dtype)
+    if rotary_dim == x.shape[-1]:
+        return out
+    return jnp.concatenate([out, x[..., rotary_dim:]], axis=-1)
+
+
+def _cos_sin(angles: jax.Array, attention_scaling: float) -> tuple[jax.Array, jax.Array]:
+    cos, sin = jnp.cos(angles), jnp.sin(angles)
+    if attention_scaling != 1.0:  # as Hugging Face: cos * scaling, sin * scaling, in float32
+        cos, sin = cos * jnp.float32(attention_scaling), sin * jnp.float32(attention_scaling)
+    return cos, sin
+
+
+def apply_rope(
+    x,
+    positions,
+    *,
+    theta: float = 10000.0,
+    interleaved: bool = False,
+    rotary_dim: int | None = None,
+    inv_freq=None,
+    attention_scaling: float = 1.0,
+    precise_angles: bool = False,
+) -> jax.Array:
+    """Apply rotary position embeddings to queries or keys.
+
+    Args:
+        x: ``[..., T, N, H]`` floating-point queries or keys.
+        positions: ``[..., T]`` integer or float positions; leading dims broadcast against ``x.shape[:-3]``.
+        theta: RoPE base, used when ``inv_freq`` is not given.
+        interleaved: Pair layout: False pairs ``(i, i + P)`` (GPT-NeoX / HF LLaMA), True pairs ``(2i, 2i + 1)``.
+        rotary_dim: Number of leading features to rotate (even); defaults to ``H``. The rest pass through.
+        inv_freq: Optional ``[rotary_dim // 2]`` frequencies from any rule in :mod:`rope_jax.frequencies`.
+        attention_scaling: Multiplies cos and sin (YaRN / LongRoPE attention factor).
+        precise_angles: Exact angle reduction for very long contexts; see :func:`rope_angles`.
+
+    Returns:
+        Rotated array, same shape and dtype as ``x``.
+
+    Example:
+        >>> q = jnp.ones((1, 8, 4, 64))               # [B, T, N, H]
+        >>> apply_rope(q, jnp.arange(8)[None]).shape
+        (1, 8, 4, 64)
+    """
+    x = _check_x(x)
+    positions = _check_positions(positions, x.shape)
+    rotary_dim = _resolve_rotary_dim(rotary_dim, x.shape[-1])
+    if inv_freq is None:
+        inv_freq, _ = default_frequencies(rotary_dim, theta=theta)
+    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    if inv_freq.shape != (rotary_dim // 2,):
+        raise ValueError(
+            f"inv_freq must have shape (rotary_dim // 2,) = ({rotary_dim // 2},), got {inv_freq.shape}."
+        )
+    cos, sin = _cos_sin(rope_angles(positions, inv_freq, precise=precise_angles), attention_scaling)
+    return rotate(x, cos, sin, interleaved=interleaved)
+
+
+# -------------------------------------------------------------------------------------- the RoPE object
+
+
+@dataclasses.dataclass(frozen=True)
+class RoPE:
+    """A complete, immutable RoPE configuration: frequencies, scaling rule, layout and angle mode.
+
+    Hashable (usable as a static jit argument) and safe to close over. Call it on queries or keys.
+
+    Attributes:
+        head_dim: Features per head (``H``).
+        theta: Base (``rope_theta``).
+        rotary_dim: Rotated features (even, <= head_dim); defaults to ``head_dim``. Proportional RoPE always
+            rotates the whole head.
+        interleaved: Pair layout (see :func:`rotate`).
+        scaling: Frequency rule from :mod:`rope_jax.frequencies` (``Default()``, ``YaRN(...)``, ...).
+        precise_angles: Exact angle reduction for very long contexts (see :func:`rope_angles`).
+        inv_freq: float32 ``[rotary_dim // 2]``: the frequencies at the original context length (what a Hugging
+            Face module holds after initialisation).
+        attention_scaling: Factor applied to cos and sin.
+
+    Example:
+        >>> rope = RoPE(head_dim=128, theta=500000.0,
+        ...             scaling=Llama3(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        ...                            original_max_position_embeddings=8192))
+        >>> q = rope(q, positions)   # q [B, T, N, 128], positions [B, T]
+    """
+
+    head_dim: int
+    theta: float = 10000.0
+    rotary_dim: int | None = None
+    interleaved: bool = False
+    scaling: Scaling = dataclasses.field(default_factory=Default)
+    precise_angles: bool = False
+    inv_freq: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
+    attention_scaling: float = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if isinstance(self.head_dim, bool) or not isinstance(self.head_dim, (int, np.integer)):
+            raise TypeError(f"head_dim must be an int, got {self.head_dim!r}.")
+        if self.head_dim <= 0:
+            raise ValueError(f"head_dim must be positive, got {self.head_dim}.")
+        if not isinstance(self.scaling, Scaling):
+            raise TypeError(f"scaling must be a rope_jax Scaling rule (e.g. YaRN(...)), got {self.scaling!r}.")
+        if isinstance(self.scaling, Proportional) and self.rotary_dim not in (None, self.head_dim):
+            raise ValueError(
+                "Proportional RoPE rotates the whole head (its leftover pairs get frequency zero); "
+                f"rotary_dim must be None or head_dim={self.head_dim}, got {self.rotary_dim}."
+            )
+        object.__setattr__(self, "rotary_dim", _resolve_rotary_dim(self.rotary_dim, self.head_dim))
+        inv_freq, attention_scaling = self.scaling.frequencies(self.rotary_dim, self.theta)
+        object.__setattr__(self, "inv_freq", np.asarray(inv_freq, np.float32))
+        object.__setattr__(self, "attention_scaling", float(attention_scaling))
+
+    @property
+    def rope_type(self) -> str:
+        return self.scaling.rope_type
+
+    def frequencies(self, length=None) -> np.ndarray | jax.Array:
+        """``[rotary_dim // 2]`` frequencies for a sequence of ``length`` (only length-dependent rules care)."""
+        if length is None or not self.scaling.length_dependent:
+            return self.inv_freq
+        return self.scaling.frequencies(self.rotary_dim, self.theta, length)[0]
+
+    def cos_sin(self, positions, *, length=None) -> tuple[jax.Array, jax.Array]:
+        """cos and sin ``[..., T, P]`` for ``positions [..., T]``, attention scaling included.
+
+        ``length`` is what dynamic NTK and LongRoPE decide from; it defaults to ``max(positions) + 1`` as in
+        Hugging Face (pass the cache length when decoding for one consistent choice).
+        """
+        positions = jnp.asarray(positions)
+        if self.scaling.length_dependent and length is None:
+            length = jnp.max(positions).astype(jnp.int32) + 1
+        angles = rope_angles(positions, self.frequencies(length), precise=self.precise_angles)
+        return _cos_sin(angles, self.attention_scaling)
+
+    def __call__(self, x, positions, *, length=None) -> jax.Array:
+        """Rotate ``x [..., T, N, head_dim]`` at ``positions [..., T]``; returns ``x``'s shape and dtype."""
+        x = _check_x(x)
+        if x.shape[-1] != self.head_dim:
+            raise ValueError(f"x has head dim {x.shape[-1]} but this RoPE was built for head_dim={self.head_dim}.")
+        positions = _check_positions(positions, x.shape)
+        cos, sin = self.cos_sin(positions, length=length)
+        return rotate(x, cos, sin, interleaved=self.interleaved)
+
+    def table(self, max_length: int, *, length=None) -> RoPETable:
+        """Precompute cos/sin for positions ``0 .. max_length - 1`` (the precompute-then-index design).
+
+        Length-dependent rules are decided once, from ``length`` (default: ``max_length``).
+        """
+        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}.")
+        cos, sin = self.cos_sin(jnp.arange(max_length), length=max_length if length is None else length)
+        return RoPETable(cos=cos, sin=sin, interleaved=self.interleaved)
+
+
+def _raise_out_of_table(low, high, table_length):
+    if low < 0 or high >= table_length:
+        raise ValueError(
+            f"positions must lie in [0, {int(table_length)}) for this cos/sin table, got positions from "
+            f"{int(low)} to {int(high)}. Build a longer table with RoPE.table(max_length)."
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class RoPETable:
+    """Precomputed cos/sin rows for positions ``0 .. L - 1``; a pytree, so it can be passed into jit.
+
+    Attributes:
+        cos: ``[L, P]`` float32, attention scaling included.
+        sin: ``[L, P]`` float32.
+        interleaved: Pair layout.
+    """
+
+    cos: jax.Array
+    sin: jax.Array
+    interleaved: bool = False
+
+    @property
+    def max_length(self) -> int:
+        return self.cos.shape[0]
+
+    def __call__(self, x, positions, *, check: bool = True) -> jax.Array:
+        """Rotate ``x [..., T, N, H]`` at integer ``positions [..., T]`` by looking rows up in the table.
+
+        JAX clamps out-of-range gather indices silently; this never does. Concrete positions outside
+        ``[0, L)`` raise a ValueError at once. Under jit, ``check=True`` raises the same error from the device
+        (a conditional host callback, only taken when a position is out of range); with ``check=False`` such
+        positions produce NaN instead of a wrong rotation.
+        """
+        x = _check_x(x)
+        positions = _check_positions(positions, x.shape)
+        if not jnp.issubdtype(positions.dtype, jnp.integer):
+            raise TypeError(f"table lookups need integer positions, got dtype {positions.dtype}.")
+        if 2 * self.cos.shape[-1] > x.shape[-1]:
+            raise ValueError(f"the table rotates {2 * self.cos.shape[-1]} features but x has only {x.shape[-1]}.")
+        if not isinstance(positions, jax.core.Tracer):
+            _raise_out_of_table(int(jnp.min(positions)), int(jnp.max(positions)), self.max_length)
+        elif check:
+            low, high = jnp.min(positions), jnp.max(positions)
+            jax.lax.cond(
+                (low < 0) | (high >= self.max_length),
+                lambda: jax.debug.callback(_raise_out_of_table, low, high, self.max_length),
+                lambda: None,
+            )
+        cos = jnp.take(self.cos, positions, axis=0, mode="fill", fill_value=jnp.nan)
+        sin = jnp.take(self.sin, positions, axis=0, mode="fill", fill_value=jnp.nan)
+        return rotate(x, cos, sin, interleaved=self.interleaved)
+
+
+jax.tree_util.register_dataclass(RoPETable, data_fields=["cos", "sin"], meta_fields=["interleaved"])
