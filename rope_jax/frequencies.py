@@ -374,16 +374,12 @@ def longrope_frequencies(
     pairs = rotary_dim // 2
     for name, values in (("short_factor", short_factor), ("long_factor", long_factor)):
         if len(values) != pairs:
-            raise ValueError(
-                f"LongRoPE {name} must have rotary_dim // 2 = {pairs} entries, got {len(values)}."
-            )
+            raise ValueError(f"LongRoPE {name} must have rotary_dim // 2 = {pairs} entries, got {len(values)}.")
         if not all(math.isfinite(v) and v > 0 for v in values):
             raise ValueError(f"LongRoPE {name} entries must be finite and > 0, got {list(values)}.")
     if attention_factor is None:
         attention_factor = (
-            1.0
-            if factor <= 1.0
-            else math.sqrt(1 + math.log(factor) / math.log(original_max_position_embeddings))
+            1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original_max_position_embeddings))
         )
     _check_positive_finite("attention_factor", attention_factor)
     pos_freqs = _pow(theta, _exponents(rotary_dim))

@@ -52,9 +52,35 @@ _ROPE_KEYS = (
 )
 # Model families that use RoPE with defaults even when their config.json spells out no RoPE key (LLaMA 1).
 _ROPE_MODEL_TYPES = {
-    "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3_text",
-    "phi", "phi3", "gpt_neox", "gptj", "codegen", "starcoder2", "olmo", "olmo2", "internlm2", "stablelm",
-    "persimmon", "falcon", "cohere", "deepseek_v2", "deepseek_v3", "gpt_oss", "granite", "exaone", "glm",
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen2_moe",
+    "qwen3",
+    "qwen3_moe",
+    "gemma",
+    "gemma2",
+    "gemma3_text",
+    "phi",
+    "phi3",
+    "gpt_neox",
+    "gptj",
+    "codegen",
+    "starcoder2",
+    "olmo",
+    "olmo2",
+    "internlm2",
+    "stablelm",
+    "persimmon",
+    "falcon",
+    "cohere",
+    "deepseek_v2",
+    "deepseek_v3",
+    "gpt_oss",
+    "granite",
+    "exaone",
+    "glm",
 }
 _INTERLEAVED_MODEL_TYPES = {"gptj", "codegen"}  # rotate_every_two
 _INTERLEAVED_BY_DEFAULT = {"deepseek_v3", "deepseek_v32"}  # HF's `rope_interleave` defaults to True there

@@ -183,7 +183,7 @@ def rope_angles(positions, inv_freq, *, precise: bool = False) -> jax.Array:
 # ------------------------------------------------------------------------------------- the one rotation
 
 
-def rotate(x, cos, sin, *, interleaved: bool = False) -> jax.Array:
+def rotate(x, cos, sin, *, interleaved: bool = False, per_head: bool = False) -> jax.Array:
     """Rotate feature pairs of ``x`` by angles given as cos/sin: the single rotation primitive.
 
     Pair ``j`` is ``(x[j], x[j + P])`` (half-split: GPT-NeoX / Hugging Face LLaMA) or ``(x[2j], x[2j + 1])``
@@ -192,16 +192,18 @@ def rotate(x, cos, sin, *, interleaved: bool = False) -> jax.Array:
 
     Args:
         x: ``[..., T, N, H]``.
-        cos: ``[..., T, P]`` (shared by the N heads), or ``[..., T, N, P]`` for per-head angles.
+        cos: ``[..., T, P]``, shared by the N heads (leading dims broadcast against ``x``'s), or
+            ``[..., T, N, P]`` with ``per_head=True``.
         sin: same shape as ``cos``.
         interleaved: pair layout.
+        per_head: whether cos/sin carry a head axis (per-head frequencies, e.g. RoPE-Mixed).
 
     Returns:
         Array shaped like ``x``, dtype ``x.dtype``.
     """
     pairs = cos.shape[-1]
     rotary_dim = 2 * pairs
-    if cos.ndim == x.ndim - 1:  # one angle set for all heads
+    if not per_head:  # one angle set for all heads
         cos, sin = cos[..., None, :], sin[..., None, :]
     rotated = x[..., :rotary_dim].astype(jnp.float32)
     if interleaved:
@@ -266,9 +268,7 @@ def apply_rope(
         inv_freq, _ = default_frequencies(rotary_dim, theta=theta)
     inv_freq = jnp.asarray(inv_freq, jnp.float32)
     if inv_freq.shape != (rotary_dim // 2,):
-        raise ValueError(
-            f"inv_freq must have shape (rotary_dim // 2,) = ({rotary_dim // 2},), got {inv_freq.shape}."
-        )
+        raise ValueError(f"inv_freq must have shape (rotary_dim // 2,) = ({rotary_dim // 2},), got {inv_freq.shape}.")
     cos, sin = _cos_sin(rope_angles(positions, inv_freq, precise=precise_angles), attention_scaling)
     return rotate(x, cos, sin, interleaved=interleaved)
 
