@@ -205,29 +205,35 @@ def rotate(x, cos, sin, *, interleaved: bool = False, per_head: bool = False) ->
     rotary_dim = 2 * pairs
     if not per_head:  # one angle set for all heads
         cos, sin = cos[..., None, :], sin[..., None, :]
-    rotated = x[..., :rotary_dim].astype(jnp.float32)
+    part = x if rotary_dim == x.shape[-1] else x[..., :rotary_dim]
+    # The pairs are read through a reshape and a size-2 axis rather than slices and a concatenate: XLA:CPU
+    # compiles the latter into a loop ~20x slower than an elementwise pass, the former runs at copy speed.
     if interleaved:
-        rotated = rotated.reshape(*rotated.shape[:-1], pairs, 2)
-        x1, x2 = rotated[..., 0], rotated[..., 1]
+        view = part.reshape(*part.shape[:-1], pairs, 2).astype(jnp.float32)
+        x1, x2, pair_axis = view[..., 0], view[..., 1], -1
     else:
-        x1, x2 = rotated[..., :pairs], rotated[..., pairs:]
-    out1 = x1 * cos - x2 * sin
-    out2 = x2 * cos + x1 * sin
-    if interleaved:
-        out = jnp.stack([out1, out2], axis=-1).reshape(*out1.shape[:-1], rotary_dim)
-    else:
-        out = jnp.concatenate([out1, out2], axis=-1)
-    out = out.astype(x.dtype)
+        view = part.reshape(*part.shape[:-1], 2, pairs).astype(jnp.float32)
+        x1, x2, pair_axis = view[..., 0, :], view[..., 1, :], -2
+    out = jnp.stack([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=pair_axis)
+    out = out.reshape(part.shape).astype(x.dtype)
     if rotary_dim == x.shape[-1]:
         return out
-    return jnp.concatenate([out, x[..., rotary_dim:]], axis=-1)
+    return x.at[..., :rotary_dim].set(out)  # pass-through features keep their bits
 
 
 def _cos_sin(angles: jax.Array, attention_scaling: float) -> tuple[jax.Array, jax.Array]:
+    """cos and sin of ``angles [..., T, P]``, evaluated once per position and pair (not once per head).
+
+    Left alone, XLA fuses cos/sin into the per-head rotation loop and evaluates them again for every head and
+    output half: 13x an elementwise pass on CPU (benchmarks/rope_throughput.py). ``optimization_barrier`` does
+    not stop it (XLA:CPU removes barriers before fusion); a gather does, since XLA never fuses an expensive
+    producer through one. Reading the rows back through an identity gather costs one [..., T, P] pass.
+    """
     cos, sin = jnp.cos(angles), jnp.sin(angles)
     if attention_scaling != 1.0:  # as Hugging Face: cos * scaling, sin * scaling, in float32
         cos, sin = cos * jnp.float32(attention_scaling), sin * jnp.float32(attention_scaling)
-    return cos, sin
+    rows = jnp.arange(angles.shape[-2])
+    return jnp.take(cos, rows, axis=-2), jnp.take(sin, rows, axis=-2)
 
 
 def apply_rope(
