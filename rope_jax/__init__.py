@@ -34,6 +34,17 @@ from rope_jax.hf import (
     half_split_to_interleaved,
     interleaved_to_half_split,
 )
+from rope_jax.nd import (
+    RoPENd,
+    apply_rope_nd,
+    axial_frequencies,
+    mixed_frequencies,
+    mrope_frequencies,
+    mrope_positions,
+    nd_angles,
+    patch_grid_coords,
+    video_coords,
+)
 from rope_jax.rotary import RoPE, RoPETable, apply_rope, rope_angles, rotate
 
 __version__ = "0.1.0"
@@ -48,10 +59,13 @@ __all__ = [
     "LongRoPE",
     "Proportional",
     "RoPE",
+    "RoPENd",
     "RoPETable",
     "Scaling",
     "YaRN",
     "apply_rope",
+    "apply_rope_nd",
+    "axial_frequencies",
     "default_frequencies",
     "dynamic_ntk_frequencies",
     "from_hf_config",
@@ -60,9 +74,15 @@ __all__ = [
     "linear_frequencies",
     "llama3_frequencies",
     "longrope_frequencies",
+    "mixed_frequencies",
+    "mrope_frequencies",
+    "mrope_positions",
+    "nd_angles",
     "ntk_frequencies",
+    "patch_grid_coords",
     "proportional_frequencies",
     "rope_angles",
     "rotate",
+    "video_coords",
     "yarn_frequencies",
 ]

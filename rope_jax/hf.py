@@ -32,6 +32,7 @@ from rope_jax.frequencies import (
     Scaling,
     YaRN,
 )
+from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
 
 __all__ = ["SUPPORTED_ROPE_TYPES", "from_hf_config", "half_split_to_interleaved", "interleaved_to_half_split"]
@@ -238,7 +239,7 @@ def _scaling(rope_type: str, params: dict, config: dict) -> Scaling:
     raise ValueError(f"unknown rope type {rope_type!r}; supported: {', '.join(SUPPORTED_ROPE_TYPES)}.")
 
 
-def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type: str | None = None) -> RoPE:
+def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type: str | None = None) -> RoPE | RoPENd:
     """Build the :class:`~rope_jax.RoPE` a Hugging Face model uses, from its ``config.json``.
 
     Args:
@@ -248,7 +249,9 @@ def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type:
 
     Returns:
         A RoPE whose ``inv_freq`` and ``attention_scaling`` equal the model's rotary embedding after
-        initialisation and whose call reproduces its rotated queries and keys.
+        initialisation and whose call reproduces its rotated queries and keys. Configs with ``mrope_section``
+        (Qwen2-VL, Qwen2.5-VL, Qwen3-VL with ``mrope_interleaved``) give a :class:`~rope_jax.RoPENd` that takes
+        ``[..., T, 3]`` (t, h, w) positions.
 
     Raises:
         ValueError: Unknown rope type, missing required keys, invalid values, or no RoPE in the config.
@@ -270,13 +273,13 @@ def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type:
             f"{config.get('model_type')!r} is not a known RoPE model."
         )
     params = _rope_parameters(config, layer_type)
-    if params.get("mrope_section") is not None or params.get("type") == "mrope":
-        raise ValueError(
-            "this config uses multimodal M-RoPE (mrope_section); 1D RoPE would silently ignore the image axes. "
-            "Use the N-D API for it."
-        )
     model_type = config.get("model_type")
     rope_type = params.get("rope_type") or params.get("type") or "default"
+    sections = params.get("mrope_section")
+    if rope_type == "mrope":  # legacy Qwen2-VL spelling: default frequencies plus sections
+        if sections is None:
+            raise ValueError("rope type 'mrope' requires 'mrope_section' (pairs per t/h/w axis); it is missing.")
+        rope_type = "default"
     rope_type = _TYPE_ALIASES.get(rope_type, rope_type)
     if model_type == "phi3" and rope_type == "yarn":  # Phi-3's configuration maps its "yarn" to LongRoPE
         rope_type = "longrope"
@@ -301,7 +304,10 @@ def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type:
     interleaved = bool(
         config.get("rope_interleave", model_type in _INTERLEAVED_BY_DEFAULT) or model_type in _INTERLEAVED_MODEL_TYPES
     )
-    return RoPE(head_dim=head_dim, theta=float(theta), rotary_dim=rotary_dim, interleaved=interleaved, scaling=scaling)
+    rope = RoPE(head_dim=head_dim, theta=float(theta), rotary_dim=rotary_dim, interleaved=interleaved, scaling=scaling)
+    if sections is not None:
+        return RoPENd.mrope(rope, sections, interleaved_axes=bool(params.get("mrope_interleaved", False)))
+    return rope
 
 
 # ------------------------------------------------------------------------------------ weight layouts

@@ -155,7 +155,7 @@ def test_text_config_of_multimodal_models(tmp_path):
         ({"rope_scaling": {"type": "linear", "factor": 0.5}}, ">= 1"),
         ({"rope_theta": float("nan")}, "finite"),
         ({"partial_rotary_factor": 1.5}, r"\(0, 1\]"),
-        ({"rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}}, "M-RoPE"),
+        ({"rope_scaling": {"type": "mrope"}}, "requires .mrope_section."),
         ({"hidden_size": None, "num_attention_heads": None}, "head dim"),
     ],
 )
