@@ -206,3 +206,27 @@ class TestTransforms(chex.TestCase):
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_mixed_rope_module_trains_with_optax():
+    import optax
+    from flax import nnx
+
+    from rope_jax.nn import MixedRoPE
+
+    model = MixedRoPE(num_heads=2, head_dim=32, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+    coords = rope_jax.patch_grid_coords(4, 4)[None]
+    q, k = jnp.asarray(random((1, 16, 2, 32), 20)), jnp.asarray(random((1, 16, 2, 32), 21))
+    target = jnp.eye(16)  # ask each patch's query to match its own key
+
+    def loss(m):
+        logits = jnp.einsum("btnh,bsnh->bnts", m(q, coords), m(k, coords))
+        return optax.softmax_cross_entropy(logits, target).mean()
+
+    before, start = model.freqs[...], loss(model)
+    for _ in range(20):
+        grads = nnx.grad(loss)(model)
+        optimizer.update(model, grads)
+    assert not np.allclose(np.asarray(model.freqs[...]), np.asarray(before))
+    assert float(loss(model)) < float(start)
