@@ -9,6 +9,7 @@ Quick start:
     >>> rope = rope_jax.from_hf_config("config.json")     # any supported Hugging Face config
 """
 
+from rope_jax.attention import attention_mask, positions_from_mask, positions_from_segments
 from rope_jax.frequencies import (
     NTK,
     Default,
@@ -65,6 +66,7 @@ __all__ = [
     "YaRN",
     "apply_rope",
     "apply_rope_nd",
+    "attention_mask",
     "axial_frequencies",
     "default_frequencies",
     "dynamic_ntk_frequencies",
@@ -80,6 +82,8 @@ __all__ = [
     "nd_angles",
     "ntk_frequencies",
     "patch_grid_coords",
+    "positions_from_mask",
+    "positions_from_segments",
     "proportional_frequencies",
     "rope_angles",
     "rotate",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
+from rope_jax.attention import attention_mask as make_mask
+from rope_jax.attention import positions_from_mask, positions_from_segments
 from rope_jax.nd import apply_rope_nd, mixed_frequencies
 from rope_jax.rotary import _resolve_rotary_dim
 
-__all__ = ["MixedRoPE"]
+__all__ = ["MixedRoPE", "RoPEAttention"]
 
 
 class MixedRoPE(nnx.Module):
@@ -50,3 +53,249 @@ class MixedRoPE(nnx.Module):
     def __call__(self, x, coords) -> jax.Array:
         """Rotate ``x [..., T, N, H]`` at ``coords [..., T, A]``."""
         return apply_rope_nd(x, coords, freqs=self.freqs[...], interleaved=self.interleaved)
+
+
+_IMPLEMENTATIONS = (None, "xla", "cudnn")
+
+
+def _raise_cache_full(slot, new_tokens, max_length):
+    if slot + new_tokens > max_length:
+        raise ValueError(
+            f"KV cache is full: {int(slot)} of {int(max_length)} slots used and {int(new_tokens)} more tokens "
+            "arrived. Call init_cache with a larger max_length (nothing was truncated)."
+        )
+
+
+class RoPEAttention(nnx.Module):
+    """Multi-head attention with rotary position embeddings: GQA/MQA, masks, packed sequences, KV cache.
+
+    Queries and keys are rotated by ``rope`` (any rope_jax RoPE: :class:`~rope_jax.RoPE`,
+    :func:`~rope_jax.from_hf_config`'s result, :class:`~rope_jax.RoPENd`, :class:`MixedRoPE`, or None for no
+    positions); values never are. The RoPE attention scaling (YaRN mscale, LongRoPE factor) is applied to cos and
+    sin of both q and k, exactly as Hugging Face does. Attention runs through ``jax.nn.dot_product_attention``
+    (softmax in float32).
+
+    Args:
+        in_features: Model width D.
+        num_heads: Query heads N.
+        head_dim: Features per head H (default: ``rope.head_dim``, else ``in_features // num_heads``).
+        num_kv_heads: Key/value heads K (GQA; 1 = MQA); must divide ``num_heads``. Default: ``num_heads``.
+        rope: The RoPE to apply, or None.
+        use_bias: Bias in the q/k/v/o projections.
+        qk_norm: RMS-normalise q and k per head before the rotation (Qwen3, Gemma 3, OLMo 2).
+        softmax_scale: Logit scale; default ``head_dim ** -0.5`` (DeepSeek-V3 multiplies it by mscale squared).
+        implementation: ``None`` (let JAX choose), ``"xla"`` or ``"cudnn"``.
+        dtype, param_dtype, precision: As for ``nnx.Linear``.
+        rngs: ``nnx.Rngs``.
+
+    Call: ``attn(x [B, T, D], positions=None, *, attention_mask=None, segment_ids=None, causal=True,
+    decode=False) -> [B, T, D]``. Positions default to the real-token count from ``attention_mask`` (left
+    padding), to restarting counts per segment with ``segment_ids`` (packing), else ``0 .. T - 1``.
+
+    Decoding: ``init_cache(batch_size, max_length)`` once (outside jit), then calls with ``decode=True`` append to
+    the cache - a prompt first (with its ``attention_mask`` if left-padded), then one token at a time. Keys are
+    cached already rotated. ``reset_cache()`` empties it.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_heads: int,
+        *,
+        head_dim: int | None = None,
+        num_kv_heads: int | None = None,
+        rope=None,
+        use_bias: bool = False,
+        qk_norm: bool = False,
+        softmax_scale: float | None = None,
+        implementation: str | None = None,
+        dtype=None,
+        param_dtype=jnp.float32,
+        precision=None,
+        rngs: nnx.Rngs,
+    ):
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        for name, value in (("in_features", in_features), ("num_heads", num_heads), ("num_kv_heads", num_kv_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if num_heads % num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads ({num_kv_heads}) must divide num_heads ({num_heads}): each key/value head serves "
+                "a whole group of query heads."
+            )
+        rope_head_dim = getattr(rope, "head_dim", None)
+        if isinstance(rope, MixedRoPE):
+            rope_head_dim = None
+            if rope.freqs.shape[0] != num_heads or num_kv_heads != num_heads:
+                raise ValueError(
+                    f"MixedRoPE has per-head frequencies for {rope.freqs.shape[0]} heads; it needs "
+                    f"num_heads == num_kv_heads == {rope.freqs.shape[0]}, got {num_heads} and {num_kv_heads}."
+                )
+        head_dim = head_dim or rope_head_dim or in_features // num_heads
+        if rope_head_dim is not None and rope_head_dim != head_dim:
+            raise ValueError(f"head_dim {head_dim} does not match the RoPE's head_dim {rope_head_dim}.")
+        if implementation not in _IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {_IMPLEMENTATIONS}, got {implementation!r}.")
+        self.in_features, self.num_heads, self.num_kv_heads, self.head_dim = (
+            in_features,
+            num_heads,
+            num_kv_heads,
+            head_dim,
+        )
+        self.rope = rope
+        self.softmax_scale = head_dim**-0.5 if softmax_scale is None else float(softmax_scale)
+        self.implementation = implementation
+        self.dtype, self.param_dtype = dtype, param_dtype
+        linear = dict(use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, precision=precision, rngs=rngs)
+        self.q_proj = nnx.Linear(in_features, num_heads * head_dim, **linear)
+        self.k_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **linear)
+        self.v_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **linear)
+        self.o_proj = nnx.Linear(num_heads * head_dim, in_features, **linear)
+        norm = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.q_norm = nnx.data(nnx.RMSNorm(head_dim, **norm) if qk_norm else None)
+        self.k_norm = nnx.data(nnx.RMSNorm(head_dim, **norm) if qk_norm else None)
+        self.cached_key = nnx.data(None)
+        self.cached_value = nnx.data(None)
+        self.cached_mask = nnx.data(None)
+        self.cache_index = nnx.data(None)
+        self.next_position = nnx.data(None)
+
+    # ----------------------------------------------------------------------------------------- pieces
+
+    def _project(self, x):
+        batch, length = x.shape[:2]
+        q = self.q_proj(x).reshape(batch, length, self.num_heads, self.head_dim)
+        k = self.k_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
+        v = self.v_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        return q, k, v
+
+    def _rotate(self, q, k, positions):
+        if self.rope is None:
+            return q, k
+        return self.rope(q, positions), self.rope(k, positions)
+
+    def _attend(self, q, k, v, mask, causal_only: bool):
+        kwargs = dict(scale=self.softmax_scale, implementation=self.implementation)
+        if causal_only:  # no explicit mask: lets cuDNN skip the masked half
+            out = jax.nn.dot_product_attention(q, k, v, is_causal=True, **kwargs)
+        else:
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask, **kwargs)
+        batch, length = q.shape[:2]
+        return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim))
+
+    def _check_inputs(self, x, positions, attention_mask_, segment_ids):
+        x = jnp.asarray(x)
+        if x.ndim != 3 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have shape [B, T, {self.in_features}], got {x.shape}.")
+        batch, length = x.shape[:2]
+        for name, value in (("attention_mask", attention_mask_), ("segment_ids", segment_ids)):
+            if value is not None and jnp.shape(value) != (batch, length):
+                raise ValueError(f"{name} must have shape [B, T] = {(batch, length)}, got {jnp.shape(value)}.")
+        if positions is not None:
+            shape = jnp.shape(positions)
+            if len(shape) < 1 or (shape[-1] != length and (len(shape) < 2 or shape[-2] != length)):
+                raise ValueError(
+                    f"positions must be [B, T] / [T] (or [B, T, A] coordinates) with T = {length}, got {shape}."
+                )
+        return x
+
+    def _positions(self, length, attention_mask_, segment_ids):
+        if segment_ids is not None:
+            return positions_from_segments(segment_ids)
+        if attention_mask_ is not None:
+            return positions_from_mask(attention_mask_)
+        return jnp.arange(length)[None]
+
+    # ------------------------------------------------------------------------------------------- calls
+
+    def __call__(
+        self, x, positions=None, *, attention_mask=None, segment_ids=None, causal: bool = True, decode: bool = False
+    ):
+        x = self._check_inputs(x, positions, attention_mask, segment_ids)
+        if decode:
+            if segment_ids is not None:
+                raise ValueError("decode=True does not take segment_ids; decode each packed sequence in its own row.")
+            return self._decode(x, positions, attention_mask)
+        length = x.shape[1]
+        positions = self._positions(length, attention_mask, segment_ids) if positions is None else positions
+        q, k, v = self._project(x)
+        q, k = self._rotate(q, k, positions)
+        key_mask = None if attention_mask is None else jnp.asarray(attention_mask, bool)
+        if segment_ids is not None:
+            key_mask = jnp.asarray(segment_ids) > 0 if key_mask is None else key_mask & (jnp.asarray(segment_ids) > 0)
+        mask = make_mask(
+            length, length, causal=causal, key_mask=key_mask, query_segments=segment_ids, key_segments=segment_ids
+        )
+        causal_only = causal and key_mask is None and segment_ids is None
+        return self._attend(q, k, v, mask, causal_only)
+
+    def attention_weights(self, x, positions=None, *, attention_mask=None, segment_ids=None, causal: bool = True):
+        """Softmax attention weights ``[B, N, T, T]`` (float32) of a full forward; for inspection and tests."""
+        x = self._check_inputs(x, positions, attention_mask, segment_ids)
+        length = x.shape[1]
+        positions = self._positions(length, attention_mask, segment_ids) if positions is None else positions
+        q, k, _ = self._project(x)
+        q, k = self._rotate(q, k, positions)
+        k = jnp.repeat(k, self.num_heads // self.num_kv_heads, axis=2)
+        logits = jnp.einsum("btnh,bsnh->bnts", q.astype(jnp.float32), k.astype(jnp.float32)) * self.softmax_scale
+        mask = make_mask(
+            length, length, causal=causal, key_mask=attention_mask, query_segments=segment_ids, key_segments=segment_ids
+        )
+        if mask is not None:
+            logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+        return jax.nn.softmax(logits, axis=-1)
+
+    # ------------------------------------------------------------------------------------------ cache
+
+    def init_cache(self, batch_size: int, max_length: int, *, dtype=None) -> None:
+        """Allocate an empty KV cache for ``batch_size`` rows of up to ``max_length`` tokens (call outside jit)."""
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}.")
+        dtype = dtype or self.dtype or self.param_dtype
+        shape = (batch_size, max_length, self.num_kv_heads, self.head_dim)
+        self.cached_key = nnx.Cache(jnp.zeros(shape, dtype))
+        self.cached_value = nnx.Cache(jnp.zeros(shape, dtype))
+        self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
+        self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+        self.next_position = nnx.Cache(jnp.zeros((batch_size,), jnp.int32))
+
+    def reset_cache(self) -> None:
+        """Empty the cache, keeping its shape (usable inside jit)."""
+        if self.cached_key is None:
+            raise ValueError("there is no cache to reset; call init_cache(batch_size, max_length) first.")
+        for variable in (self.cached_key, self.cached_value, self.cached_mask, self.cache_index, self.next_position):
+            variable[...] = jnp.zeros_like(variable[...])
+
+    def _decode(self, x, positions, attention_mask_):
+        if self.cached_key is None:
+            raise ValueError("decode=True needs a KV cache: call init_cache(batch_size, max_length) first.")
+        batch, length = x.shape[:2]
+        max_length = self.cached_key.shape[1]
+        if batch != self.cached_key.shape[0]:
+            raise ValueError(f"x has batch {batch} but the cache was built for {self.cached_key.shape[0]} rows.")
+        slot = self.cache_index[...]
+        if isinstance(slot, jax.core.Tracer):
+            jax.lax.cond(
+                slot + length > max_length,
+                lambda: jax.debug.callback(_raise_cache_full, slot, length, max_length),
+                lambda: None,
+            )
+        else:
+            _raise_cache_full(int(slot), length, max_length)
+        new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
+        if positions is None:
+            positions = self.next_position[...][:, None] + positions_from_mask(new_mask)
+        q, k, v = self._project(x)
+        q, k = self._rotate(q, k, positions)
+        keys = jax.lax.dynamic_update_slice(self.cached_key[...], k.astype(self.cached_key.dtype), (0, slot, 0, 0))
+        values = jax.lax.dynamic_update_slice(
+            self.cached_value[...], v.astype(self.cached_value.dtype), (0, slot, 0, 0)
+        )
+        key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (0, slot))
+        self.cached_key[...], self.cached_value[...], self.cached_mask[...] = keys, values, key_mask
+        self.cache_index[...] = slot + length
+        self.next_position[...] = self.next_position[...] + new_mask.sum(axis=-1, dtype=jnp.int32)
+        mask = make_mask(length, max_length, causal=True, key_mask=key_mask, query_offset=slot)
+        return self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)
