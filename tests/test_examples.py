@@ -17,3 +17,28 @@ def test_vit_2d_rope_smoke():
     assert set(results) == {"none", "learned", "axial", "mixed"}
     for row in results.values():
         assert row.shape == (5,) and np.all((row >= 0) & (row <= 1))
+
+
+def test_linen_model_matches_the_nnx_module_and_is_shift_invariant():
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    import rope_jax
+    from rope_jax.nn import RoPEAttention
+
+    module = load("linen_model.py")["LinenRoPEAttention"](num_heads=4, num_kv_heads=2, head_dim=16)
+    x = jax.random.normal(jax.random.key(0), (2, 10, 32))
+    params = module.init(jax.random.key(1), x)
+    out = module.apply(params, x)
+    np.testing.assert_allclose(
+        np.asarray(out), np.asarray(module.apply(params, x, jnp.arange(10)[None] + 500)), atol=1e-4
+    )
+    # The same weights in the NNX module give the same output.
+    nnx_attn = RoPEAttention(32, 4, head_dim=16, num_kv_heads=2, rope=rope_jax.RoPE(head_dim=16), rngs=nnx.Rngs(0))
+    p = params["params"]
+    nnx_attn.q_proj.kernel[...] = p["q"]["kernel"].reshape(32, 64)
+    nnx_attn.k_proj.kernel[...] = p["k"]["kernel"].reshape(32, 32)
+    nnx_attn.v_proj.kernel[...] = p["v"]["kernel"].reshape(32, 32)
+    nnx_attn.o_proj.kernel[...] = p["out"]["kernel"].reshape(64, 32)
+    np.testing.assert_allclose(np.asarray(nnx_attn(x)), np.asarray(out), atol=1e-5)
