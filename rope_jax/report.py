@@ -1,0 +1,140 @@
+"""``rope-jax inspect``: what RoPE a config.json (or a bundled preset) describes, pair by pair."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from rope_jax.hf import from_hf_config
+from rope_jax.nd import RoPENd
+from rope_jax.rotary import RoPE
+
+PRESET_DIR = pathlib.Path(__file__).parent / "presets"
+AXES = "thw"
+
+
+def presets() -> list[str]:
+    """Names of the bundled configs (RoPE-relevant keys of public checkpoints' config.json)."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.json"))
+
+
+def load_config(name_or_path: str) -> tuple[dict, str]:
+    """A preset name or a path -> (config dict, label). Raises FileNotFoundError / ValueError with the reason."""
+    preset = PRESET_DIR / f"{name_or_path}.json"
+    path = preset if preset.exists() else pathlib.Path(name_or_path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no config file at {name_or_path!r} and no preset of that name; presets: {', '.join(presets())}."
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {error}.") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{str(path)!r} holds a JSON {type(config).__name__}, not a config object.")
+    return config, (f"{name_or_path} (bundled preset)" if preset.exists() else str(path))
+
+
+def layer_types(config: dict) -> list[str | None]:
+    """Layer types with their own RoPE (Gemma 3/4), or [None]."""
+    params = config.get("rope_parameters")
+    if isinstance(params, dict) and params and all(isinstance(v, dict) or v is None for v in params.values()):
+        if not {"rope_type", "type", "rope_theta"} & set(params):
+            return sorted(k for k, v in params.items() if v is not None)
+    return [None]
+
+
+def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
+    """A text report: type, dims, layout, scaling, then frequency and wavelength per pair."""
+    lines = []
+    if isinstance(rope, RoPENd):
+        matrix = rope.frequency_matrix
+        inv_freq, owner = matrix.sum(axis=0), np.argmax(matrix != 0, axis=0)
+        sections = [int((owner == a).sum()) for a in range(rope.num_axes)]
+        lines.append(f"rope type      {rope.name} (multimodal, {rope.num_axes} axes, pairs per axis {sections})")
+        base = None
+    else:
+        inv_freq, owner = rope.inv_freq, None
+        base = RoPE(head_dim=rope.head_dim, theta=rope.theta, rotary_dim=rope.rotary_dim).inv_freq
+        lines.append(f"rope type      {rope.rope_type} ({type(rope.scaling).__name__})")
+        lines.append(f"theta          {rope.theta:g}")
+        if rope.scaling.length_dependent:
+            lines.append("               frequencies below are those at the original length; they change with it")
+    rotated = 100 * rope.rotary_dim / rope.head_dim
+    lines += [
+        f"head dim       {rope.head_dim}",
+        f"rotary dim     {rope.rotary_dim} ({rotated:.0f}% of the head, {rope.rotary_dim // 2} pairs)",
+        "layout         " + ("interleaved pairs (2i, 2i+1)" if rope.interleaved else "half-split pairs (i, i+P)"),
+        f"attn scaling   {rope.attention_scaling:.6f} (applied to cos and sin)",
+    ]
+    if isinstance(rope, RoPE) and rope.scaling.__dict__:
+        lines.append(f"scaling        {rope.scaling}")
+    header = f"{'pair':>5s} {'inv_freq':>12s} {'wavelength':>12s}"
+    if base is not None:
+        header += f" {'unscaled':>12s} {'stretch':>8s}"
+    if original_length:
+        header += f" {'turns/ctx':>10s}"
+    if owner is not None:
+        header += f" {'axis':>5s}"
+    lines += ["", header]
+    for i, w in enumerate(np.asarray(inv_freq, np.float64)):
+        wavelength = 2 * math.pi / w if w > 0 else math.inf
+        row = f"{i:5d} {w:12.6g} {wavelength:12.6g}"
+        if base is not None:
+            row += f" {2 * math.pi / base[i]:12.6g} {base[i] / w if w > 0 else math.inf:8.3f}"
+        if original_length:
+            row += f" {original_length / wavelength:10.3g}"
+        if owner is not None:
+            row += f" {AXES[owner[i]] if rope.num_axes == 3 else owner[i]:>5}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def inspect_config(name_or_path: str) -> tuple[str, list[tuple[str | None, RoPE | RoPENd]]]:
+    """Full ``inspect`` text for a preset or path, plus the RoPE objects it describes."""
+    config, label = load_config(name_or_path)
+    original = (
+        config.get("original_max_position_embeddings")
+        or (config.get("rope_scaling") or {}).get("original_max_position_embeddings")
+        or config.get("max_position_embeddings")
+    )
+    parts, ropes = [f"config         {label}"], []
+    for layer_type in layer_types(config):
+        rope = from_hf_config(config, layer_type=layer_type)
+        ropes.append((layer_type, rope))
+        if layer_type is not None:
+            parts.append(f"\n[{layer_type}]")
+        parts.append(describe(rope, original))
+    if original:
+        parts.append(
+            f"\nturns/ctx: full turns of each pair over {original} positions (the original context); "
+            "pairs under ~1 turn never completed a cycle in training."
+        )
+    return "\n".join(parts), ropes
+
+
+def plot_wavelengths(ropes, path: str, title: str) -> str:
+    """Wavelength per pair (log scale) for each RoPE; writes a PNG and returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, rope in ropes:
+        inv = rope.frequency_matrix.sum(axis=0) if isinstance(rope, RoPENd) else rope.inv_freq
+        inv = np.asarray(inv, np.float64)
+        wavelength = np.where(inv > 0, 2 * np.pi / np.maximum(inv, 1e-300), np.nan)
+        ax.semilogy(np.arange(len(inv)), wavelength, marker=".", label=label or "all layers")
+    ax.set_xlabel("pair index")
+    ax.set_ylabel("wavelength (positions)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
