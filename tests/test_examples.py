@@ -42,3 +42,9 @@ def test_linen_model_matches_the_nnx_module_and_is_shift_invariant():
     nnx_attn.v_proj.kernel[...] = p["v"]["kernel"].reshape(32, 32)
     nnx_attn.o_proj.kernel[...] = p["out"]["kernel"].reshape(64, 32)
     np.testing.assert_allclose(np.asarray(nnx_attn(x)), np.asarray(out), atol=1e-5)
+
+
+def test_port_hf_model_reproduces_every_fixture_and_a_whole_attention_layer():
+    errors = load("port_hf_model.py")["main"]([])
+    assert len(errors) >= 17
+    assert max(errors.values()) <= 1e-5, errors
