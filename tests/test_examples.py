@@ -48,3 +48,10 @@ def test_port_hf_model_reproduces_every_fixture_and_a_whole_attention_layer():
     errors = load("port_hf_model.py")["main"]([])
     assert len(errors) >= 17
     assert max(errors.values()) <= 1e-5, errors
+
+
+def test_length_extrapolation_smoke(tmp_path):
+    results = load("length_extrapolation.py")["main"](["--steps", "20", "--out", str(tmp_path / "plot.png")])
+    assert set(results) == {"none", "RoPE", "linear", "NTK", "dynamic NTK", "YaRN"}
+    assert all(len(row) == 4 for row in results.values())
+    assert (tmp_path / "plot.png").exists()
