@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import jax
@@ -420,15 +420,18 @@ def proportional_frequencies(
 class Scaling:
     """A frequency rule, hashable so that a :class:`~rope_jax.RoPE` holding it can be a static jit argument.
 
-    Subclasses are frozen dataclasses whose fields are the rule's hyperparameters; ``frequencies`` forwards them
-    to the matching pure function.
+    Subclasses are frozen dataclasses whose fields are the rule's hyperparameters and whose ``rule`` is the pure
+    function they configure; ``frequencies`` forwards the fields (and the length, for length-dependent rules).
     """
 
     rope_type: ClassVar[str]
     length_dependent: ClassVar[bool] = False
+    rule: ClassVar[Callable[..., tuple[np.ndarray | jax.Array, float]]]
 
     def frequencies(self, rotary_dim: int, theta: float, length=None) -> tuple[np.ndarray | jax.Array, float]:
-        raise NotImplementedError
+        """``(inv_freq [rotary_dim // 2], attention_scaling)``; ``length`` matters to length-dependent rules."""
+        extra = {"length": length} if self.length_dependent else {}
+        return type(self).rule(rotary_dim, theta=theta, **_fields(self), **extra)
 
 
 def _fields(rule) -> dict:
@@ -440,9 +443,7 @@ class Default(Scaling):
     """No scaling: ``theta ** (-2i / rotary_dim)``."""
 
     rope_type: ClassVar[str] = "default"
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return default_frequencies(rotary_dim, theta=theta)
+    rule: ClassVar = staticmethod(default_frequencies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,9 +452,7 @@ class Linear(Scaling):
 
     factor: float
     rope_type: ClassVar[str] = "linear"
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return linear_frequencies(rotary_dim, theta=theta, **_fields(self))
+    rule: ClassVar = staticmethod(linear_frequencies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -462,9 +461,7 @@ class NTK(Scaling):
 
     factor: float
     rope_type: ClassVar[str] = "ntk"
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return ntk_frequencies(rotary_dim, theta=theta, **_fields(self))
+    rule: ClassVar = staticmethod(ntk_frequencies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -474,10 +471,8 @@ class DynamicNTK(Scaling):
     factor: float
     max_position_embeddings: int
     rope_type: ClassVar[str] = "dynamic"
+    rule: ClassVar = staticmethod(dynamic_ntk_frequencies)
     length_dependent: ClassVar[bool] = True
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return dynamic_ntk_frequencies(rotary_dim, theta=theta, length=length, **_fields(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -493,9 +488,7 @@ class YaRN(Scaling):
     attention_factor: float | None = None
     truncate: bool = True
     rope_type: ClassVar[str] = "yarn"
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return yarn_frequencies(rotary_dim, theta=theta, **_fields(self))
+    rule: ClassVar = staticmethod(yarn_frequencies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -507,9 +500,7 @@ class Llama3(Scaling):
     high_freq_factor: float
     original_max_position_embeddings: int
     rope_type: ClassVar[str] = "llama3"
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return llama3_frequencies(rotary_dim, theta=theta, **_fields(self))
+    rule: ClassVar = staticmethod(llama3_frequencies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -522,15 +513,13 @@ class LongRoPE(Scaling):
     factor: float
     attention_factor: float | None = None
     rope_type: ClassVar[str] = "longrope"
+    rule: ClassVar = staticmethod(longrope_frequencies)
     length_dependent: ClassVar[bool] = True
 
     def __post_init__(self):
         # Tuples keep the rule hashable when a config hands over lists.
         object.__setattr__(self, "short_factor", tuple(float(v) for v in self.short_factor))
         object.__setattr__(self, "long_factor", tuple(float(v) for v in self.long_factor))
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return longrope_frequencies(rotary_dim, theta=theta, length=length, **_fields(self))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -540,6 +529,4 @@ class Proportional(Scaling):
     partial_rotary_factor: float = 1.0
     factor: float = 1.0
     rope_type: ClassVar[str] = "proportional"
-
-    def frequencies(self, rotary_dim, theta, length=None):
-        return proportional_frequencies(rotary_dim, theta=theta, **_fields(self))
+    rule: ClassVar = staticmethod(proportional_frequencies)
