@@ -9,6 +9,7 @@ Quick start:
     >>> rope = rope_jax.from_hf_config("config.json")     # any supported Hugging Face config
 """
 
+from rope_jax import nn
 from rope_jax.attention import attention_mask, positions_from_mask, positions_from_segments
 from rope_jax.frequencies import (
     NTK,
@@ -80,6 +81,7 @@ __all__ = [
     "mrope_frequencies",
     "mrope_positions",
     "nd_angles",
+    "nn",
     "ntk_frequencies",
     "patch_grid_coords",
     "positions_from_mask",
