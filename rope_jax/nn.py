@@ -289,11 +289,14 @@ class RoPEAttention(nnx.Module):
             positions = self.next_position[...][:, None] + positions_from_mask(new_mask)
         q, k, v = self._project(x)
         q, k = self._rotate(q, k, positions)
-        keys = jax.lax.dynamic_update_slice(self.cached_key[...], k.astype(self.cached_key.dtype), (0, slot, 0, 0))
-        values = jax.lax.dynamic_update_slice(
-            self.cached_value[...], v.astype(self.cached_value.dtype), (0, slot, 0, 0)
+        zero = jnp.zeros((), slot.dtype)  # one index dtype for all axes, also with jax_enable_x64
+        keys = jax.lax.dynamic_update_slice(
+            self.cached_key[...], k.astype(self.cached_key.dtype), (zero, slot, zero, zero)
         )
-        key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (0, slot))
+        values = jax.lax.dynamic_update_slice(
+            self.cached_value[...], v.astype(self.cached_value.dtype), (zero, slot, zero, zero)
+        )
+        key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (zero, slot))
         self.cached_key[...], self.cached_value[...], self.cached_mask[...] = keys, values, key_mask
         self.cache_index[...] = slot + length
         self.next_position[...] = self.next_position[...] + new_mask.sum(axis=-1, dtype=jnp.int32)

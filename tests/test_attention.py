@@ -202,3 +202,13 @@ def test_decoding_past_the_cache_raises_eagerly_and_under_jit():
     step(attn, x)
     with pytest.raises(Exception, match="KV cache is full"):
         jax.block_until_ready(step(attn, x[:, :3]))
+
+
+def test_decoding_works_with_x64_enabled():
+    """Python-int indices become int64 under jax_enable_x64; the cache update must not mix index dtypes."""
+    with jax.enable_x64(True):
+        attn, x = make(), inputs(length=6)
+        full = attn(x)
+        attn.init_cache(2, 8)
+        steps = [attn(x[:, :4], decode=True), attn(x[:, 4:5], decode=True), attn(x[:, 5:], decode=True)]
+        close(jnp.concatenate(steps, axis=1), full)
