@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rope_jax._doublefloat import pow_f32, scaled_integer_f32, split_constant
+
 __all__ = [
     "NTK",
     "Default",
@@ -163,19 +165,6 @@ def ntk_frequencies(rotary_dim: int, *, theta: float, factor: float) -> tuple[np
     return _base_frequencies(rotary_dim, theta * factor ** (rotary_dim / (rotary_dim - 2))), 1.0
 
 
-def _dynamic_ntk_host(length, *, rotary_dim, theta, factor, max_position_embeddings) -> np.ndarray:
-    """Hugging Face's dynamic-NTK chain for one length, on the host, rounded as torch rounds it.
-
-    torch evaluates ``ratio ** (d / (d - 2))`` as ``std::pow(float, double)`` (double exponent and result), so
-    this step is taken in float64 and rounded to float32; everything else is float32.
-    """
-    grown = _f32(max(int(length), max_position_embeddings))
-    ratio = (_f32(factor) * grown) / _f32(max_position_embeddings) - _f32(factor - 1)
-    grown_pow = _f32(np.float64(ratio) ** (rotary_dim / (rotary_dim - 2)))
-    base = _f32(theta) * grown_pow
-    return _reciprocal(_pow(base, _exponents(rotary_dim)))
-
-
 def dynamic_ntk_frequencies(
     rotary_dim: int,
     *,
@@ -190,9 +179,9 @@ def dynamic_ntk_frequencies(
     ``theta * (factor * length / max_position_embeddings - (factor - 1)) ** (d / (d - 2))``. Nothing is cached:
     a shorter sequence after a longer one gets the short-sequence frequencies.
 
-    ``length`` may be traced: the scaled frequencies come from a ``jax.pure_callback`` that replays Hugging
-    Face's float32/float64 operation order on the host (bit-exact; one small host round trip per call), and
-    the choice between them and the default ones is a ``jnp.where`` on device.
+    ``length`` may be traced: everything runs on device in Hugging Face's float32 operation order, with the two
+    powers correctly rounded by double-float arithmetic (torch evaluates ``ratio ** (d / (d - 2))`` with a
+    float64 exponent); the choice between scaled and default frequencies is a ``jnp.where``.
 
     Args:
         rotary_dim: Number of rotated features (even, >= 4).
@@ -214,19 +203,17 @@ def dynamic_ntk_frequencies(
     if length is None:
         return original, 1.0
     length = _as_length(length)
-
-    def host(length_value):
-        return _dynamic_ntk_host(
-            length_value,
-            rotary_dim=rotary_dim,
-            theta=theta,
-            factor=factor,
-            max_position_embeddings=max_position_embeddings,
-        )
-
-    scaled = jax.pure_callback(
-        host, jax.ShapeDtypeStruct(original.shape, jnp.float32), length, vmap_method="sequential"
+    grown = jnp.maximum(length, max_position_embeddings)
+    # torch rounds factor * length to float32 before subtracting; XLA may contract a plain multiply into the
+    # subtraction (FMA) and skip that rounding, so the product is rounded explicitly (lengths below 2**24).
+    product = jnp.where(
+        grown < 2**24,
+        scaled_integer_f32(jnp.minimum(grown, 2**24 - 1), factor),
+        jnp.float32(factor) * grown.astype(jnp.float32),
     )
+    ratio = product / jnp.float32(max_position_embeddings) - jnp.float32(factor - 1)
+    base = jnp.float32(theta) * pow_f32(ratio, *split_constant(rotary_dim / (rotary_dim - 2)))
+    scaled = 1.0 / pow_f32(jnp.broadcast_to(base, original.shape), jnp.asarray(_exponents(rotary_dim)))
     return jnp.where(length > max_position_embeddings, scaled, jnp.asarray(original)), 1.0
 
 

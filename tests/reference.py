@@ -24,3 +24,18 @@ def rope_float64(x, positions, inv_freq, *, interleaved=False, rotary_dim=None, 
     out[..., first] = x1 * cos - x2 * sin
     out[..., second] = x2 * cos + x1 * sin
     return out
+
+
+def dynamic_ntk_float32_chain(length, *, rotary_dim, theta, factor, max_position_embeddings) -> np.ndarray:
+    """Hugging Face's dynamic-NTK frequencies for one length, rounded as torch rounds them (host, NumPy).
+
+    torch evaluates ``ratio ** (d / (d - 2))`` as ``std::pow(float, double)`` and the per-pair powers as float32
+    ``pow``; both are taken here in float64 and rounded once; everything else is float32.
+    """
+    f32 = np.float32
+    grown = f32(max(int(length), max_position_embeddings))
+    ratio = (f32(factor) * grown) / f32(max_position_embeddings) - f32(factor - 1)
+    base = f32(theta) * f32(np.float64(ratio) ** (rotary_dim / (rotary_dim - 2)))
+    exponents = np.arange(0, rotary_dim, 2, dtype=f32) / f32(rotary_dim)
+    powers = (np.float64(base) ** exponents.astype(np.float64)).astype(f32)
+    return f32(1) / powers

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rope_jax
-from tests.reference import inv_freq_float64
+from tests.reference import dynamic_ntk_float32_chain, inv_freq_float64
 
 DIMS = st.sampled_from([8, 16, 24, 32, 64, 96, 128, 256])
 THETAS = st.sampled_from([10000.0, 50000.0, 500000.0, 1e6, 1.5e5])
@@ -213,3 +213,16 @@ def test_traced_length_has_no_python_branch():
         )[0]
     )
     assert fn.lower(jnp.int32(3)).as_text().count("select") >= 1
+
+
+@pytest.mark.parametrize("rotary_dim", [32, 64, 96, 128])
+@pytest.mark.parametrize(
+    ("theta", "factor", "max_position_embeddings"), [(1e4, 2.0, 4096), (5e5, 8.0, 8192), (1e6, 4.5, 32768)]
+)
+def test_dynamic_ntk_on_device_equals_the_float32_chain_bit_for_bit(rotary_dim, theta, factor, max_position_embeddings):
+    """The traced dynamic-NTK frequencies (double-float pow on device) equal HF's float32/float64 chain."""
+    lengths = np.random.default_rng(rotary_dim).integers(max_position_embeddings + 1, 2**24, 64)
+    kwargs = dict(rotary_dim=rotary_dim, theta=theta, factor=factor, max_position_embeddings=max_position_embeddings)
+    device = jax.jit(jax.vmap(lambda n: rope_jax.dynamic_ntk_frequencies(length=n, **kwargs)[0]))(lengths)
+    expected = np.stack([dynamic_ntk_float32_chain(n, **kwargs) for n in lengths])
+    np.testing.assert_array_equal(np.asarray(device), expected)

@@ -1,0 +1,188 @@
+"""Correctly rounded float32 ``pow`` on device, from float32 arithmetic only (double-float, no x64).
+
+Dynamic NTK must reproduce Hugging Face's frequencies for a traced length: two powers whose float32 results
+torch computes through a double-precision ``pow``. ``jnp.power`` in float32 is a few ulp off on some backends, so
+this module evaluates ``x ** y`` as ``exp(y * log(x))`` in double-float arithmetic (an unevaluated sum of two
+float32 numbers, ~44 significant bits) and rounds once.
+
+Every step is immune to FMA contraction and needs no float64: products use Dekker's algorithm with the operands
+split into 12-bit halves by masking the mantissa bits (so every partial product is exact), sums use Knuth's
+TwoSum. XLA does not reassociate floating-point arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+DF = tuple[jax.Array, jax.Array]
+
+
+def split_constant(value: float | Fraction, parts: int = 2, bits: int = 24) -> tuple[float, ...]:
+    """``value`` as ``parts`` float32 numbers of at most ``bits`` significant bits each (host side)."""
+    value = Fraction(value)
+    out = []
+    for _ in range(parts):
+        if value == 0:
+            out.append(0.0)
+            continue
+        exponent = math.floor(math.log2(abs(value)))
+        scale = Fraction(2) ** (bits - 1 - exponent)
+        chunk = Fraction(round(value * scale)) / scale
+        out.append(float(np.float32(chunk)))
+        value -= Fraction(out[-1])
+    return tuple(out)
+
+
+_LN2 = Fraction("0.693147180559945309417232121458176568075500134360255254120680009493393621969694715605863327")
+_LN2_PARTS = split_constant(_LN2, parts=3, bits=12)  # k * part is exact for |k| < 2**12
+_SQRT_HALF = np.float32(math.sqrt(0.5))
+
+
+def _split(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    bits = jax.lax.bitcast_convert_type(a, jnp.uint32)
+    high = jax.lax.bitcast_convert_type(bits & jnp.uint32(0xFFFFF000), jnp.float32)
+    return high, a - high
+
+
+def two_sum(a, b) -> DF:
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def two_prod(a, b) -> DF:
+    p = a * b
+    a_hi, a_lo = _split(a)
+    b_hi, b_lo = _split(b)
+    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def _renormalise(hi, lo) -> DF:
+    s = hi + lo
+    return s, lo - (s - hi)
+
+
+def df_add(a: DF, b: DF) -> DF:
+    s, e = two_sum(a[0], b[0])
+    return _renormalise(s, e + (a[1] + b[1]))
+
+
+def df_mul(a: DF, b: DF) -> DF:
+    p, e = two_prod(a[0], b[0])
+    return _renormalise(p, e + (a[0] * b[1] + a[1] * b[0]))
+
+
+def _constant(value: float | Fraction, like) -> DF:
+    hi, lo = split_constant(value)
+    return jnp.full_like(like, hi), jnp.full_like(like, lo)
+
+
+def df_log(x: jax.Array) -> DF:
+    """``log(x)`` for positive normal float32 ``x``, to ~2**-44 relative."""
+    mantissa, exponent = jnp.frexp(x)  # x = m * 2**e, m in [0.5, 1)
+    low = mantissa < _SQRT_HALF
+    mantissa = jnp.where(low, mantissa * 2, mantissa)  # exact; now in [sqrt(0.5), sqrt(2))
+    exponent = (exponent - low.astype(exponent.dtype)).astype(jnp.float32)
+    numerator = mantissa - 1  # exact (Sterbenz)
+    denominator = two_sum(mantissa, jnp.ones_like(mantissa))
+    q1 = numerator / denominator[0]  # s = (m - 1) / (m + 1) in double-float
+    p_hi, p_lo = two_prod(q1, denominator[0])
+    remainder = ((numerator - p_hi) - p_lo) - q1 * denominator[1]
+    s = _renormalise(q1, remainder / denominator[0])
+    s2 = df_mul(s, s)
+    # log(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...); |s| < 0.172 -> 10 terms reach 2**-50.
+    series = _constant(Fraction(1, 21), x)
+    for k in range(9, -1, -1):
+        series = df_add(df_mul(series, s2), _constant(Fraction(1, 2 * k + 1), x))
+    log_m = df_mul(series, (2 * s[0], 2 * s[1]))
+    total = log_m
+    for part in _LN2_PARTS:  # exponent * ln 2, each product exact
+        total = df_add(total, (exponent * jnp.float32(part), jnp.zeros_like(x)))
+    return total
+
+
+def df_exp(z: DF) -> DF:
+    """``exp(z)`` for double-float ``z`` with |z| < 80, to ~2**-44 relative."""
+    n = jnp.round(z[0] * jnp.float32(1 / math.log(2)))
+    r = z
+    for part in _LN2_PARTS:  # r = z - n ln 2, each product exact
+        r = df_add(r, (-n * jnp.float32(part), jnp.zeros_like(n)))
+    # exp(r), |r| <= 0.35: Taylor to r^14 / 14!.
+    term_sum = _constant(Fraction(1, math.factorial(14)), n)
+    for k in range(13, -1, -1):
+        term_sum = df_add(df_mul(term_sum, r), _constant(Fraction(1, math.factorial(k)), n))
+    shift = n.astype(jnp.int32)  # ldexp is exact; jnp.exp2(n) is not on every backend
+    return jnp.ldexp(term_sum[0], shift), jnp.ldexp(term_sum[1], shift)
+
+
+def pow_f32(x, exponent_hi, exponent_lo=0.0) -> jax.Array:
+    """Float32 ``x ** (exponent_hi + exponent_lo)``, correctly rounded except within ~2**-20 ulp of a tie.
+
+    Args:
+        x: positive float32 array.
+        exponent_hi, exponent_lo: the exponent as a double-float pair (arrays or scalars broadcasting with x).
+    """
+    x = jnp.asarray(x, jnp.float32)
+    exponent = (
+        jnp.broadcast_to(jnp.asarray(exponent_hi, jnp.float32), x.shape),
+        jnp.broadcast_to(jnp.asarray(exponent_lo, jnp.float32), x.shape),
+    )
+    hi, lo = df_exp(df_mul(exponent, df_log(x)))
+    return hi + lo
+
+
+def _mulhi_u32(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``floor(a * b / 2**32)`` for uint32 ``a``, ``b`` using 16-bit limbs (every partial product fits)."""
+    mask = jnp.uint32(0xFFFF)
+    a0, a1 = a & mask, a >> 16
+    b0, b1 = b & mask, b >> 16
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    middle = (p00 >> 16) + (p01 & mask) + (p10 & mask)
+    return p11 + (p01 >> 16) + (p10 >> 16) + (middle >> 16)
+
+
+def _shift_right_u64(hi: jax.Array, lo: jax.Array, shift: jax.Array) -> jax.Array:
+    """Low 32 bits of ``(hi * 2**32 + lo) >> shift`` for ``0 <= shift < 64`` (per element)."""
+    small = jnp.minimum(shift, 31).astype(jnp.uint32)
+    from_lo = lo >> small
+    from_hi = jnp.where(small == 0, jnp.uint32(0), hi << (jnp.uint32(32) - jnp.maximum(small, 1)))
+    large = hi >> (jnp.clip(shift, 32, 63) - 32).astype(jnp.uint32)
+    return jnp.where(shift < 32, from_lo | from_hi, large)
+
+
+def scaled_integer_f32(length: jax.Array, value: float) -> jax.Array:
+    """``f32(f32(value) * f32(length))`` rounded exactly like one float32 multiply, immune to FMA contraction.
+
+    torch rounds ``factor * seq_len`` to float32 before subtracting; under jit XLA may contract that multiply
+    into the subtraction and skip the rounding. Here the exact product is formed in 64-bit integer arithmetic on
+    uint32 words and rounded to 24 significant bits (ties to even) explicitly. ``length`` must be a
+    non-negative int32 below 2**24 (exactly representable, as float32 lengths in torch are).
+    """
+    numerator, denominator = float(np.float32(value)).as_integer_ratio()  # value = m / 2**k, m < 2**24
+    m, scale_exponent = numerator, 1 - denominator.bit_length()
+    count = length.astype(jnp.uint32)
+    lo = count * jnp.uint32(m)
+    hi = _mulhi_u32(count, jnp.uint32(m))
+    bits = jnp.where(hi > 0, 64 - jax.lax.clz(hi).astype(jnp.int32), 32 - jax.lax.clz(lo).astype(jnp.int32))
+    drop = jnp.maximum(bits - 24, 0)
+    keep = _shift_right_u64(hi, lo, drop)
+    half_bit = jnp.where(drop > 0, _shift_right_u64(hi, lo, jnp.maximum(drop - 1, 0)) & 1, 0)
+    # sticky: any bit below the half bit set <=> shifting back does not reproduce the low bits
+    below = jnp.maximum(drop - 1, 0)
+    rebuilt_lo = jnp.where(
+        below >= 32,
+        jnp.uint32(0),
+        (lo >> jnp.minimum(below, 31).astype(jnp.uint32)) << jnp.minimum(below, 31).astype(jnp.uint32),
+    )
+    sticky_lo = jnp.where(below >= 32, lo != 0, rebuilt_lo != lo)
+    hi_mask_shift = jnp.clip(below - 32, 0, 31).astype(jnp.uint32)
+    sticky_hi = jnp.where(below > 32, ((hi >> hi_mask_shift) << hi_mask_shift) != hi, False)
+    sticky = sticky_lo | sticky_hi
+    round_up = (half_bit == 1) & (sticky | ((keep & 1) == 1))
+    keep = keep + round_up.astype(jnp.uint32)
+    return jnp.ldexp(keep.astype(jnp.float32), drop + scale_exponent)
