@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rope_jax._doublefloat import _mulhi_u32
 from rope_jax.frequencies import Default, Proportional, Scaling, default_frequencies
 
 __all__ = ["RoPE", "RoPETable", "apply_rope", "rope_angles", "rotate"]
@@ -122,16 +123,6 @@ def _turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
             lo = jnp.floor((scaled - hi) * _TWO_POW_32)
             total = _add_u64(total, (hi.astype(jnp.uint32), lo.astype(jnp.uint32)))
     return total
-
-
-def _mulhi_u32(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``floor(a * b / 2**32)`` for uint32 ``a``, ``b`` using 16-bit limbs (every partial product fits)."""
-    mask = jnp.uint32(0xFFFF)
-    a0, a1 = a & mask, a >> 16
-    b0, b1 = b & mask, b >> 16
-    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
-    middle = (p00 >> 16) + (p01 & mask) + (p10 & mask)
-    return p11 + (p01 >> 16) + (p10 >> 16) + (middle >> 16)
 
 
 def _precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
