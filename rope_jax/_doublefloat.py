@@ -22,8 +22,14 @@ import numpy as np
 DF = tuple[jax.Array, jax.Array]
 
 
-def split_constant(value: float | Fraction, parts: int = 2, bits: int = 24) -> tuple[float, ...]:
-    """``value`` as ``parts`` float32 numbers of at most ``bits`` significant bits each (host side)."""
+def split_constant(
+    value: float | Fraction, parts: int = 2, bits: int = 24, *, truncate: bool = False
+) -> tuple[float, ...]:
+    """``value`` as ``parts`` float32 numbers of at most ``bits`` significant bits each (host side).
+
+    Rounds each part to nearest by default (parts may alternate in sign); ``truncate=True`` takes the leading
+    bits of a positive value instead, so every part is non-negative.
+    """
     value = Fraction(value)
     out = []
     for _ in range(parts):
@@ -32,7 +38,7 @@ def split_constant(value: float | Fraction, parts: int = 2, bits: int = 24) -> t
             continue
         exponent = math.floor(math.log2(abs(value)))
         scale = Fraction(2) ** (bits - 1 - exponent)
-        chunk = Fraction(round(value * scale)) / scale
+        chunk = Fraction(math.floor(value * scale) if truncate else round(value * scale)) / scale
         out.append(float(np.float32(chunk)))
         value -= Fraction(out[-1])
     return tuple(out)
@@ -43,10 +49,23 @@ _LN2_PARTS = split_constant(_LN2, parts=3, bits=12)  # k * part is exact for |k|
 _SQRT_HALF = np.float32(math.sqrt(0.5))
 
 
-def _split(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+def split_twelve_bits(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``a = high + low`` with each part at most 12 significant bits (mantissa masking: exact, no multiply)."""
     bits = jax.lax.bitcast_convert_type(a, jnp.uint32)
     high = jax.lax.bitcast_convert_type(bits & jnp.uint32(0xFFFFF000), jnp.float32)
     return high, a - high
+
+
+def raise_if(bad, check, *args) -> None:
+    """Run ``check(*args)``, which raises a clear error when its inputs are bad (JAX never raises on its own).
+
+    Concrete values are checked at once. Traced ones are checked on the device: a host callback taken only when
+    ``bad`` is true (``check`` re-tests its inputs, since under vmap the conditional becomes a select).
+    """
+    if any(isinstance(value, jax.core.Tracer) for value in (bad, *args)):
+        jax.lax.cond(bad, lambda: jax.debug.callback(check, *args), lambda: None)
+    else:
+        check(*args)
 
 
 def two_sum(a, b) -> DF:
@@ -57,8 +76,8 @@ def two_sum(a, b) -> DF:
 
 def two_prod(a, b) -> DF:
     p = a * b
-    a_hi, a_lo = _split(a)
-    b_hi, b_lo = _split(b)
+    a_hi, a_lo = split_twelve_bits(a)
+    b_hi, b_lo = split_twelve_bits(b)
     return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 
 

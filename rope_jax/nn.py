@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from rope_jax._doublefloat import raise_if
 from rope_jax.attention import attention_mask as make_mask
 from rope_jax.attention import positions_from_mask, positions_from_segments
 from rope_jax.nd import apply_rope_nd, mixed_frequencies
@@ -276,14 +277,7 @@ class RoPEAttention(nnx.Module):
         if batch != self.cached_key.shape[0]:
             raise ValueError(f"x has batch {batch} but the cache was built for {self.cached_key.shape[0]} rows.")
         slot = self.cache_index[...]
-        if isinstance(slot, jax.core.Tracer):
-            jax.lax.cond(
-                slot + length > max_length,
-                lambda: jax.debug.callback(_raise_cache_full, slot, length, max_length),
-                lambda: None,
-            )
-        else:
-            _raise_cache_full(int(slot), length, max_length)
+        raise_if(slot + length > max_length, _raise_cache_full, slot, length, max_length)
         new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
         if positions is None:
             positions = self.next_position[...][:, None] + positions_from_mask(new_mask)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rope_jax._doublefloat import _mulhi_u32
+from rope_jax._doublefloat import _mulhi_u32, raise_if, split_constant, split_twelve_bits
 from rope_jax.frequencies import Default, Proportional, Scaling, default_frequencies
 
 __all__ = ["RoPE", "RoPETable", "apply_rope", "rope_angles", "rotate"]
@@ -75,22 +75,10 @@ def _resolve_rotary_dim(rotary_dim: int | None, head_dim: int) -> int:
 # --------------------------------------------------------------------------------------------- angles
 
 # 1 / (2 pi) to 90 bits, as six float32 chunks of 12 significant bits each: the product of a chunk and a
-# 12-bit slice of a float32 frequency is exact in float32. Derived once from this decimal expansion.
+# 12-bit slice of a float32 frequency is exact in float32. Truncated, so every chunk is non-negative: the fractional
+# part of a tiny negative product would round to 1.0 and break the exact fixed-point conversion.
 _INV_TWO_PI = Fraction("0.1591549430918953357688837633725143620344596457404564487476673440588967976342265350901138")
-
-
-def _twelve_bit_chunks(value: Fraction, count: int) -> tuple[float, ...]:
-    chunks = []
-    for _ in range(count):
-        exponent = math.floor(math.log2(value))
-        scale = Fraction(2) ** (11 - exponent)
-        chunk = Fraction(math.floor(value * scale)) / scale
-        chunks.append(float(chunk))
-        value -= chunk
-    return tuple(chunks)
-
-
-_INV_TWO_PI_CHUNKS = _twelve_bit_chunks(_INV_TWO_PI, 6)
+_INV_TWO_PI_CHUNKS = split_constant(_INV_TWO_PI, parts=6, bits=12, truncate=True)
 _TWO_POW_32 = np.float32(2.0**32)
 
 
@@ -110,9 +98,7 @@ def _turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
     2**-64 of a turn are dropped. Works for traced frequencies (dynamic NTK, learned ones) alike.
     """
     inv_freq = jnp.asarray(inv_freq, jnp.float32)
-    bits = jax.lax.bitcast_convert_type(inv_freq, jnp.uint32)
-    high_slice = jax.lax.bitcast_convert_type(bits & jnp.uint32(0xFFFFF000), jnp.float32)
-    slices = (high_slice, inv_freq - high_slice)
+    slices = split_twelve_bits(inv_freq)
     total = (jnp.zeros(inv_freq.shape, jnp.uint32), jnp.zeros(inv_freq.shape, jnp.uint32))
     for piece in slices:
         for chunk in _INV_TWO_PI_CHUNKS:
@@ -406,15 +392,9 @@ class RoPETable:
             raise TypeError(f"table lookups need integer positions, got dtype {positions.dtype}.")
         if 2 * self.cos.shape[-1] > x.shape[-1]:
             raise ValueError(f"the table rotates {2 * self.cos.shape[-1]} features but x has only {x.shape[-1]}.")
-        if not isinstance(positions, jax.core.Tracer):
-            _raise_out_of_table(int(jnp.min(positions)), int(jnp.max(positions)), self.max_length)
-        elif check:
-            low, high = jnp.min(positions), jnp.max(positions)
-            jax.lax.cond(
-                (low < 0) | (high >= self.max_length),
-                lambda: jax.debug.callback(_raise_out_of_table, low, high, self.max_length),
-                lambda: None,
-            )
+        low, high = jnp.min(positions), jnp.max(positions)
+        if check or not isinstance(positions, jax.core.Tracer):  # concrete positions are always checked
+            raise_if((low < 0) | (high >= self.max_length), _raise_out_of_table, low, high, self.max_length)
         cos = jnp.take(self.cos, positions, axis=0, mode="fill", fill_value=jnp.nan)
         sin = jnp.take(self.sin, positions, axis=0, mode="fill", fill_value=jnp.nan)
         return rotate(x, cos, sin, interleaved=self.interleaved)
