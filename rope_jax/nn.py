@@ -159,7 +159,6 @@ class RoPEAttention(nnx.Module):
         self.cached_value = nnx.data(None)
         self.cached_mask = nnx.data(None)
         self.cache_index = nnx.data(None)
-        self.next_position = nnx.data(None)
 
     # ----------------------------------------------------------------------------------------- pieces
 
@@ -202,12 +201,31 @@ class RoPEAttention(nnx.Module):
                 )
         return x
 
-    def _positions(self, length, attention_mask_, segment_ids):
+    def _full_sequence(self, x, positions, attention_mask_, segment_ids, causal):
+        """Rotated q, k, v and the mask of a forward over whole sequences (no cache); shared by __call__ and
+        attention_weights so the two cannot disagree.
+
+        Positions default to restarting counts per segment, else the real-token count of the mask (left padding),
+        else ``0 .. T - 1``. Padding keys are masked; with segment ids, id 0 marks padding too.
+        """
+        length = x.shape[1]
+        if positions is None:
+            if segment_ids is not None:
+                positions = positions_from_segments(segment_ids)
+            elif attention_mask_ is not None:
+                positions = positions_from_mask(attention_mask_)
+            else:
+                positions = jnp.arange(length)[None]
+        q, k, v = self._project(x)
+        q, k = self._rotate(q, k, positions)
+        key_mask = None if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
         if segment_ids is not None:
-            return positions_from_segments(segment_ids)
-        if attention_mask_ is not None:
-            return positions_from_mask(attention_mask_)
-        return jnp.arange(length)[None]
+            real = jnp.asarray(segment_ids) > 0
+            key_mask = real if key_mask is None else key_mask & real
+        mask = make_mask(
+            length, length, causal=causal, key_mask=key_mask, query_segments=segment_ids, key_segments=segment_ids
+        )
+        return q, k, v, mask, key_mask is None and segment_ids is None
 
     # ------------------------------------------------------------------------------------------- calls
 
@@ -219,31 +237,15 @@ class RoPEAttention(nnx.Module):
             if segment_ids is not None:
                 raise ValueError("decode=True does not take segment_ids; decode each packed sequence in its own row.")
             return self._decode(x, positions, attention_mask)
-        length = x.shape[1]
-        positions = self._positions(length, attention_mask, segment_ids) if positions is None else positions
-        q, k, v = self._project(x)
-        q, k = self._rotate(q, k, positions)
-        key_mask = None if attention_mask is None else jnp.asarray(attention_mask, bool)
-        if segment_ids is not None:
-            key_mask = jnp.asarray(segment_ids) > 0 if key_mask is None else key_mask & (jnp.asarray(segment_ids) > 0)
-        mask = make_mask(
-            length, length, causal=causal, key_mask=key_mask, query_segments=segment_ids, key_segments=segment_ids
-        )
-        causal_only = causal and key_mask is None and segment_ids is None
-        return self._attend(q, k, v, mask, causal_only)
+        q, k, v, mask, unmasked = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
+        return self._attend(q, k, v, mask, causal_only=causal and unmasked)
 
     def attention_weights(self, x, positions=None, *, attention_mask=None, segment_ids=None, causal: bool = True):
         """Softmax attention weights ``[B, N, T, T]`` (float32) of a full forward; for inspection and tests."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
-        length = x.shape[1]
-        positions = self._positions(length, attention_mask, segment_ids) if positions is None else positions
-        q, k, _ = self._project(x)
-        q, k = self._rotate(q, k, positions)
+        q, k, _, mask, _ = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
         k = jnp.repeat(k, self.num_heads // self.num_kv_heads, axis=2)
         logits = jnp.einsum("btnh,bsnh->bnts", q.astype(jnp.float32), k.astype(jnp.float32)) * self.softmax_scale
-        mask = make_mask(
-            length, length, causal=causal, key_mask=attention_mask, query_segments=segment_ids, key_segments=segment_ids
-        )
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
         return jax.nn.softmax(logits, axis=-1)
@@ -260,13 +262,17 @@ class RoPEAttention(nnx.Module):
         self.cached_value = nnx.Cache(jnp.zeros(shape, dtype))
         self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
         self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
-        self.next_position = nnx.Cache(jnp.zeros((batch_size,), jnp.int32))
+
+    @property
+    def next_position(self) -> jax.Array:
+        """int32 ``[B]``: the position the next decoded token of each row gets (its real tokens so far)."""
+        return self.cached_mask[...].sum(axis=-1, dtype=jnp.int32)
 
     def reset_cache(self) -> None:
         """Empty the cache, keeping its shape (usable inside jit)."""
         if self.cached_key is None:
             raise ValueError("there is no cache to reset; call init_cache(batch_size, max_length) first.")
-        for variable in (self.cached_key, self.cached_value, self.cached_mask, self.cache_index, self.next_position):
+        for variable in (self.cached_key, self.cached_value, self.cached_mask, self.cache_index):
             variable[...] = jnp.zeros_like(variable[...])
 
     def _decode(self, x, positions, attention_mask_):
@@ -280,7 +286,7 @@ class RoPEAttention(nnx.Module):
         raise_if(slot + length > max_length, _raise_cache_full, slot, length, max_length)
         new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
         if positions is None:
-            positions = self.next_position[...][:, None] + positions_from_mask(new_mask)
+            positions = self.next_position[:, None] + positions_from_mask(new_mask)
         q, k, v = self._project(x)
         q, k = self._rotate(q, k, positions)
         zero = jnp.zeros((), slot.dtype)  # one index dtype for all axes, also with jax_enable_x64
@@ -293,6 +299,5 @@ class RoPEAttention(nnx.Module):
         key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (zero, slot))
         self.cached_key[...], self.cached_value[...], self.cached_mask[...] = keys, values, key_mask
         self.cache_index[...] = slot + length
-        self.next_position[...] = self.next_position[...] + new_mask.sum(axis=-1, dtype=jnp.int32)
         mask = make_mask(length, max_length, causal=True, key_mask=key_mask, query_offset=slot)
         return self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)

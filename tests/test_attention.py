@@ -70,7 +70,7 @@ def test_decode_matches_prefill_and_full_forward_under_jit():
     step = nnx.jit(lambda m, chunk: m(chunk, decode=True))
     outputs = [step(attn, x[:, :8])] + [step(attn, x[:, t : t + 1]) for t in range(8, 14)]
     close(jnp.concatenate(outputs, axis=1), full)
-    assert int(attn.cache_index[...]) == 14 and np.all(np.asarray(attn.next_position[...]) == 14)
+    assert int(attn.cache_index[...]) == 14 and np.all(np.asarray(attn.next_position) == 14)
     attn.reset_cache()
     assert int(attn.cache_index[...]) == 0
     close(step(attn, x[:, :8]), full[:, :8])
@@ -103,7 +103,7 @@ def test_left_padded_batch_equals_unpadded_rows_in_forward_and_decoding():
     ]
     expected_short = attn(jnp.concatenate([short, steps[:1]], axis=1))
     close(jnp.concatenate(decoded, axis=1)[0, 3:], expected_short[0])
-    np.testing.assert_array_equal(np.asarray(attn.next_position[...]), [9, 12])
+    np.testing.assert_array_equal(np.asarray(attn.next_position), [9, 12])
 
 
 def test_rope_attention_scaling_is_applied_to_both_q_and_k_like_hugging_face():
@@ -212,3 +212,12 @@ def test_decoding_works_with_x64_enabled():
         attn.init_cache(2, 8)
         steps = [attn(x[:, :4], decode=True), attn(x[:, 4:5], decode=True), attn(x[:, 5:], decode=True)]
         close(jnp.concatenate(steps, axis=1), full)
+
+
+def test_attention_weights_stay_within_segments_and_off_padding():
+    """attention_weights uses the forward's masking: real queries stay inside their segment, never on padding."""
+    attn, x = make(), inputs(batch=1, length=8)
+    segments = jnp.asarray([[1, 1, 1, 2, 2, 0, 0, 0]])
+    weights = attn.attention_weights(x, segment_ids=segments)
+    assert float(jnp.abs(weights[..., :5, 5:]).max()) == 0.0  # real queries never look at padding
+    np.testing.assert_allclose(np.asarray(weights[0, :, 4, 3:5].sum(-1)), 1.0, rtol=1e-6)  # segment 2 only
