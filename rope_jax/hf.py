@@ -162,9 +162,9 @@ def _require(params: Mapping, rope_type: str, keys: tuple[str, ...]) -> None:
         )
 
 
-def _original_length(config: dict, params: Mapping) -> int | None:
-    # As Hugging Face: a top-level original_max_position_embeddings (Phi-3) wins, then the RoPE dict, then the
-    # model's max_position_embeddings.
+def _original_length(config: dict, params: Mapping, rope_type: str) -> int:
+    """The pre-training length, where Hugging Face reads it: a top-level ``original_max_position_embeddings``
+    (Phi-3) wins, then the RoPE dict, then the model's ``max_position_embeddings``."""
     for value in (
         config.get("original_max_position_embeddings"),
         params.get("original_max_position_embeddings"),
@@ -172,11 +172,17 @@ def _original_length(config: dict, params: Mapping) -> int | None:
     ):
         if value is not None:
             return int(value)
-    return None
+    raise ValueError(
+        f"rope type {rope_type!r} requires original_max_position_embeddings (or max_position_embeddings); "
+        f"neither is set (received keys: {sorted(params)})."
+    )
 
 
-def _factor_from_lengths(config: dict, original: int | None, rope_type: str) -> float:
-    if config.get("max_position_embeddings") is None or original is None:
+def _factor(params: Mapping, config: dict, original: int, rope_type: str) -> float:
+    """The config's ``factor``; when missing or null, ``max_position_embeddings / original`` as in HF."""
+    if params.get("factor") is not None:
+        return params["factor"]
+    if config.get("max_position_embeddings") is None:
         raise ValueError(
             f"rope type {rope_type!r} without a 'factor' needs max_position_embeddings and "
             "original_max_position_embeddings to derive it."
@@ -194,14 +200,16 @@ def _scaling(rope_type: str, params: dict, config: dict) -> Scaling:
         _require(params, rope_type, ("factor",))
         _require(config, rope_type, ("max_position_embeddings",))
         return DynamicNTK(factor=params["factor"], max_position_embeddings=int(config["max_position_embeddings"]))
-    original = _original_length(config, params)
+    if rope_type == "proportional":
+        return Proportional(
+            partial_rotary_factor=params.get("partial_rotary_factor", 1.0), factor=params.get("factor", 1.0)
+        )
+    if rope_type not in ("yarn", "llama3", "longrope"):
+        raise ValueError(f"unknown rope type {rope_type!r}; supported: {', '.join(SUPPORTED_ROPE_TYPES)}.")
+    original = _original_length(config, params, rope_type)  # all three rules need the pre-training length
     if rope_type == "yarn":
-        factor = params.get("factor")
-        if factor is None:
-            factor = _factor_from_lengths(config, original, rope_type)
-        _require({"original_max_position_embeddings": original}, rope_type, ("original_max_position_embeddings",))
         return YaRN(
-            factor=factor,
+            factor=_factor(params, config, original, rope_type),
             original_max_position_embeddings=original,
             beta_fast=params.get("beta_fast"),
             beta_slow=params.get("beta_slow"),
@@ -212,7 +220,6 @@ def _scaling(rope_type: str, params: dict, config: dict) -> Scaling:
         )
     if rope_type == "llama3":
         _require(params, rope_type, ("factor", "low_freq_factor", "high_freq_factor"))
-        _require({"original_max_position_embeddings": original}, rope_type, ("original_max_position_embeddings",))
         return Llama3(
             factor=params["factor"],
             low_freq_factor=params["low_freq_factor"],
@@ -221,22 +228,13 @@ def _scaling(rope_type: str, params: dict, config: dict) -> Scaling:
         )
     if rope_type == "longrope":
         _require(params, rope_type, ("short_factor", "long_factor"))
-        _require({"original_max_position_embeddings": original}, rope_type, ("original_max_position_embeddings",))
-        factor = params.get("factor")
-        if factor is None:
-            factor = _factor_from_lengths(config, original, rope_type)
         return LongRoPE(
             short_factor=params["short_factor"],
             long_factor=params["long_factor"],
             original_max_position_embeddings=original,
-            factor=factor,
+            factor=_factor(params, config, original, rope_type),
             attention_factor=params.get("attention_factor"),
         )
-    if rope_type == "proportional":
-        return Proportional(
-            partial_rotary_factor=params.get("partial_rotary_factor", 1.0), factor=params.get("factor", 1.0)
-        )
-    raise ValueError(f"unknown rope type {rope_type!r}; supported: {', '.join(SUPPORTED_ROPE_TYPES)}.")
 
 
 def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type: str | None = None) -> RoPE | RoPENd:

@@ -151,6 +151,10 @@ def test_text_config_of_multimodal_models(tmp_path):
         ({"rope_scaling": {"type": "linear"}}, r"requires \['factor'\]; missing \['factor'\]"),
         ({"rope_scaling": {"type": "dynamic"}}, "missing"),
         ({"rope_scaling": {"type": "llama3", "factor": 8.0}}, "low_freq_factor"),
+        (
+            {"max_position_embeddings": None, "rope_scaling": {"type": "yarn", "factor": 2.0}},
+            "requires original_max_position_embeddings",
+        ),
         ({"rope_scaling": {"type": "longrope", "short_factor": [1.0] * 64}}, "long_factor"),
         ({"rope_scaling": {"type": "linear", "factor": 0.5}}, ">= 1"),
         ({"rope_theta": float("nan")}, "finite"),
