@@ -57,7 +57,7 @@ class Model(nnx.Module):
     def __init__(self, rope, rngs: nnx.Rngs, depth: int = 2):
         self.embed = nnx.Embed(VOCAB, WIDTH, rngs=rngs)
         self.attn = nnx.List(
-            [RoPEAttention(WIDTH, HEADS, head_dim=HEAD_DIM, rope=rope, rngs=rngs) for _ in range(depth)]
+            [RoPEAttention(HEADS, WIDTH, head_dim=HEAD_DIM, rope=rope, rngs=rngs) for _ in range(depth)]
         )
         self.norms = nnx.List([nnx.RMSNorm(WIDTH, rngs=rngs) for _ in range(2 * depth + 1)])
         self.mlps = nnx.List([nnx.Linear(WIDTH, WIDTH, rngs=rngs) for _ in range(depth)])

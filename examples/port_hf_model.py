@@ -33,8 +33,8 @@ def attention_from_hf(config: dict, weights: dict) -> RoPEAttention:
     """RoPEAttention with a HF LlamaAttention's weights (torch Linear weights are [out, in])."""
     rope = rope_jax.from_hf_config(config)
     attn = RoPEAttention(
-        config["hidden_size"],
         config["num_attention_heads"],
+        config["hidden_size"],
         head_dim=rope.head_dim,
         num_kv_heads=config["num_key_value_heads"],
         rope=rope,

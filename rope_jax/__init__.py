@@ -2,17 +2,29 @@
 
 One idea underneath: angles = coordinates . frequencies, then rotate feature pairs by those angles.
 
+``import rope_jax`` imports JAX and NumPy only; the Flax NNX modules live in :mod:`rope_jax.nn`, which is
+imported on first use (``rope_jax.nn.RoPEAttention``) or explicitly (``from rope_jax.nn import ...``).
+
 Quick start:
     >>> import jax.numpy as jnp, rope_jax
     >>> q = jnp.ones((2, 16, 8, 64))                      # [B, T, N, H]
-    >>> q = rope_jax.apply_rope(q, jnp.arange(16)[None])  # positions [B, T]
-    >>> rope = rope_jax.from_hf_config("config.json")     # any supported Hugging Face config
+    >>> rope_jax.apply_rope(q, jnp.arange(16)[None]).shape  # positions [B, T]
+    (2, 16, 8, 64)
+    >>> rope = rope_jax.from_hf_config({"model_type": "llama", "hidden_size": 512, "num_attention_heads": 8,
+    ...                                 "rope_theta": 500000.0})
+    >>> rope.head_dim, rope.rope_type
+    (64, 'default')
 """
 
-from rope_jax import nn
-from rope_jax.attention import attention_mask, positions_from_mask, positions_from_segments
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from rope_jax.frequencies import (
     NTK,
+    SCALING_RULES,
     Default,
     DynamicNTK,
     Linear,
@@ -21,14 +33,6 @@ from rope_jax.frequencies import (
     Proportional,
     Scaling,
     YaRN,
-    default_frequencies,
-    dynamic_ntk_frequencies,
-    linear_frequencies,
-    llama3_frequencies,
-    longrope_frequencies,
-    ntk_frequencies,
-    proportional_frequencies,
-    yarn_frequencies,
 )
 from rope_jax.hf import (
     SUPPORTED_ROPE_TYPES,
@@ -42,17 +46,27 @@ from rope_jax.nd import (
     axial_frequencies,
     mixed_frequencies,
     mrope_frequencies,
-    mrope_positions,
     nd_angles,
+)
+from rope_jax.positions import (
+    attention_mask,
+    mrope_positions,
     patch_grid_coords,
+    positions_from_mask,
+    positions_from_segments,
     video_coords,
 )
 from rope_jax.rotary import RoPE, RoPETable, apply_rope, rope_angles, rotate
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from rope_jax import nn as nn
 
+__version__ = "0.2.0"
+
+# `nn` is deliberately not in __all__: `from rope_jax import *` must not rebind a user's `nn` (flax.linen).
 __all__ = [
     "NTK",
+    "SCALING_RULES",
     "SUPPORTED_ROPE_TYPES",
     "Default",
     "DynamicNTK",
@@ -69,26 +83,24 @@ __all__ = [
     "apply_rope_nd",
     "attention_mask",
     "axial_frequencies",
-    "default_frequencies",
-    "dynamic_ntk_frequencies",
     "from_hf_config",
     "half_split_to_interleaved",
     "interleaved_to_half_split",
-    "linear_frequencies",
-    "llama3_frequencies",
-    "longrope_frequencies",
     "mixed_frequencies",
     "mrope_frequencies",
     "mrope_positions",
     "nd_angles",
-    "nn",
-    "ntk_frequencies",
     "patch_grid_coords",
     "positions_from_mask",
     "positions_from_segments",
-    "proportional_frequencies",
     "rope_angles",
     "rotate",
     "video_coords",
-    "yarn_frequencies",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """Import the Flax-dependent :mod:`rope_jax.nn` on first use (PEP 562)."""
+    if name == "nn":
+        return importlib.import_module("rope_jax.nn")
+    raise AttributeError(f"module 'rope_jax' has no attribute {name!r}")

@@ -22,22 +22,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rope_jax.frequencies import (
-    Default,
-    DynamicNTK,
-    Linear,
-    Llama3,
-    LongRoPE,
-    Proportional,
-    Scaling,
-    YaRN,
-)
+from rope_jax.frequencies import SCALING_RULES, Scaling
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
 
 __all__ = ["SUPPORTED_ROPE_TYPES", "from_hf_config", "half_split_to_interleaved", "interleaved_to_half_split"]
 
-SUPPORTED_ROPE_TYPES = ("default", "linear", "dynamic", "yarn", "llama3", "longrope", "proportional")
+SUPPORTED_ROPE_TYPES: tuple[str, ...] = tuple(name for name, rule in SCALING_RULES.items() if rule.hugging_face)
+"""Every ``rope_type`` :func:`from_hf_config` reads: the rules of :data:`rope_jax.SCALING_RULES` that Hugging
+Face configs name."""
 
 # Keys that mean "this config describes rotary embeddings".
 _ROPE_KEYS = (
@@ -117,13 +110,17 @@ def _text_config(config: dict) -> dict:
     return config
 
 
+def _is_per_layer_type(params: Mapping) -> bool:
+    """Whether ``rope_parameters`` is a dict of per-layer-type dicts (Gemma 3/4) rather than one flat dict."""
+    flat_keys = {"rope_type", "type", "rope_theta", "factor", "partial_rotary_factor"}
+    return not (flat_keys & set(params)) and all(isinstance(v, Mapping) or v is None for v in params.values())
+
+
 def _rope_parameters(config: dict, layer_type: str | None) -> dict:
     """The flat dict of RoPE parameters for one layer type, from whichever form the config uses."""
     params = config.get("rope_parameters")
     if isinstance(params, Mapping) and params:
-        flat_keys = {"rope_type", "type", "rope_theta", "factor", "partial_rotary_factor"}
-        nested = not (flat_keys & set(params)) and all(isinstance(v, Mapping) or v is None for v in params.values())
-        if nested:
+        if _is_per_layer_type(params):
             if layer_type is None:
                 raise ValueError(
                     f"this config sets RoPE per layer type {sorted(params)}; pass layer_type= one of them."
@@ -154,17 +151,27 @@ def _head_dim(config: dict, layer_type: str | None) -> int:
     )
 
 
-def _require(params: Mapping, rope_type: str, keys: tuple[str, ...]) -> None:
-    missing = [key for key in keys if params.get(key) is None]
-    if missing:
-        raise ValueError(
-            f"rope type {rope_type!r} requires {list(keys)}; missing {missing} (received keys: {sorted(params)})."
-        )
+def _scaling(rope_type: str, params: dict, config: dict) -> Scaling:
+    rule = SCALING_RULES.get(rope_type)
+    if rule is None or not rule.hugging_face:
+        raise ValueError(f"unknown rope type {rope_type!r}; supported: {', '.join(SUPPORTED_ROPE_TYPES)}.")
+    return rule.from_hf(params, config)
 
 
-def _original_length(config: dict, params: Mapping, rope_type: str) -> int:
-    """The pre-training length, where Hugging Face reads it: a top-level ``original_max_position_embeddings``
-    (Phi-3) wins, then the RoPE dict, then the model's ``max_position_embeddings``."""
+def rope_layer_types(config: Mapping[str, Any] | str | os.PathLike) -> list[str | None]:
+    """The layer types that carry their own RoPE settings (Gemma 3/4 ``rope_parameters``), else ``[None]``."""
+    config = _text_config(_load(config))
+    params = config.get("rope_parameters")
+    if isinstance(params, Mapping) and params and _is_per_layer_type(params):
+        return sorted(k for k, v in params.items() if v is not None)
+    return [None]
+
+
+def original_context_length(config: Mapping[str, Any] | str | os.PathLike) -> int | None:
+    """The pre-training context length a config states (``original_max_position_embeddings`` at the top level
+    or in its RoPE dict, else ``max_position_embeddings``), or None."""
+    config = _text_config(_load(config))
+    params = _rope_parameters(config, rope_layer_types(config)[-1])
     for value in (
         config.get("original_max_position_embeddings"),
         params.get("original_max_position_embeddings"),
@@ -172,69 +179,7 @@ def _original_length(config: dict, params: Mapping, rope_type: str) -> int:
     ):
         if value is not None:
             return int(value)
-    raise ValueError(
-        f"rope type {rope_type!r} requires original_max_position_embeddings (or max_position_embeddings); "
-        f"neither is set (received keys: {sorted(params)})."
-    )
-
-
-def _factor(params: Mapping, config: dict, original: int, rope_type: str) -> float:
-    """The config's ``factor``; when missing or null, ``max_position_embeddings / original`` as in HF."""
-    if params.get("factor") is not None:
-        return params["factor"]
-    if config.get("max_position_embeddings") is None:
-        raise ValueError(
-            f"rope type {rope_type!r} without a 'factor' needs max_position_embeddings and "
-            "original_max_position_embeddings to derive it."
-        )
-    return config["max_position_embeddings"] / original
-
-
-def _scaling(rope_type: str, params: dict, config: dict) -> Scaling:
-    if rope_type == "default":
-        return Default()
-    if rope_type == "linear":
-        _require(params, rope_type, ("factor",))
-        return Linear(factor=params["factor"])
-    if rope_type == "dynamic":
-        _require(params, rope_type, ("factor",))
-        _require(config, rope_type, ("max_position_embeddings",))
-        return DynamicNTK(factor=params["factor"], max_position_embeddings=int(config["max_position_embeddings"]))
-    if rope_type == "proportional":
-        return Proportional(
-            partial_rotary_factor=params.get("partial_rotary_factor", 1.0), factor=params.get("factor", 1.0)
-        )
-    if rope_type not in ("yarn", "llama3", "longrope"):
-        raise ValueError(f"unknown rope type {rope_type!r}; supported: {', '.join(SUPPORTED_ROPE_TYPES)}.")
-    original = _original_length(config, params, rope_type)  # all three rules need the pre-training length
-    if rope_type == "yarn":
-        return YaRN(
-            factor=_factor(params, config, original, rope_type),
-            original_max_position_embeddings=original,
-            beta_fast=params.get("beta_fast"),
-            beta_slow=params.get("beta_slow"),
-            mscale=params.get("mscale"),
-            mscale_all_dim=params.get("mscale_all_dim"),
-            attention_factor=params.get("attention_factor"),
-            truncate=params.get("truncate", True),
-        )
-    if rope_type == "llama3":
-        _require(params, rope_type, ("factor", "low_freq_factor", "high_freq_factor"))
-        return Llama3(
-            factor=params["factor"],
-            low_freq_factor=params["low_freq_factor"],
-            high_freq_factor=params["high_freq_factor"],
-            original_max_position_embeddings=original,
-        )
-    if rope_type == "longrope":
-        _require(params, rope_type, ("short_factor", "long_factor"))
-        return LongRoPE(
-            short_factor=params["short_factor"],
-            long_factor=params["long_factor"],
-            original_max_position_embeddings=original,
-            factor=_factor(params, config, original, rope_type),
-            attention_factor=params.get("attention_factor"),
-        )
+    return None
 
 
 def from_hf_config(config: Mapping[str, Any] | str | os.PathLike, *, layer_type: str | None = None) -> RoPE | RoPENd:

@@ -21,17 +21,11 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from rope_jax.frequencies import _check_positive_finite, _check_rotary_dim, default_frequencies
-from rope_jax.rotary import (
-    RoPE,
-    _check_positions,
-    _check_x,
-    _cos_sin,
-    _resolve_rotary_dim,
-    rope_angles,
-    rotate,
-)
+from rope_jax import _checks
+from rope_jax.frequencies import Default
+from rope_jax.rotary import RoPE, rope_angles, rotate, scaled_cos_sin
 
 __all__ = [
     "RoPENd",
@@ -39,10 +33,7 @@ __all__ = [
     "axial_frequencies",
     "mixed_frequencies",
     "mrope_frequencies",
-    "mrope_positions",
     "nd_angles",
-    "patch_grid_coords",
-    "video_coords",
 ]
 
 
@@ -63,23 +54,22 @@ def axial_frequencies(rotary_dim: int, num_axes: int = 2, *, theta: float = 100.
     Returns:
         float32 ``[A, rotary_dim // 2]``.
     """
-    _check_rotary_dim(rotary_dim)
+    rotary_dim = _checks.even_int("rotary_dim", rotary_dim)
+    num_axes = _checks.positive_int("num_axes", num_axes)
     pairs = rotary_dim // 2
-    if isinstance(num_axes, bool) or not isinstance(num_axes, int) or num_axes < 1:
-        raise ValueError(f"num_axes must be a positive int, got {num_axes!r}.")
     if pairs % num_axes:
         raise ValueError(
             f"axial RoPE splits the {pairs} pairs (rotary_dim {rotary_dim}) evenly between {num_axes} axes; "
             f"{pairs} is not divisible by {num_axes}."
         )
-    per_axis, _ = default_frequencies(2 * (pairs // num_axes), theta=theta)
+    per_axis, _ = Default().frequencies(2 * (pairs // num_axes), theta=theta)
     freqs = np.zeros((num_axes, pairs), np.float32)
     for axis in range(num_axes):
         freqs[axis, axis * len(per_axis) : (axis + 1) * len(per_axis)] = per_axis
     return freqs
 
 
-def mrope_frequencies(inv_freq, sections: Sequence[int], *, interleaved: bool = False) -> np.ndarray:
+def mrope_frequencies(inv_freq: ArrayLike, sections: Sequence[int], *, interleaved: bool = False) -> np.ndarray:
     """Qwen2-VL M-RoPE: each pair keeps its 1D frequency but follows one of the t/h/w axes.
 
     Contiguous (Qwen2-VL, Qwen2.5-VL): the first ``sections[0]`` pairs follow t, the next ``sections[1]`` h,
@@ -127,7 +117,9 @@ def mixed_frequencies(
     Returns:
         float32 ``[num_heads, num_axes, rotary_dim // 2]``.
     """
-    _check_rotary_dim(rotary_dim, minimum=4)
+    rotary_dim = _checks.even_int("rotary_dim", rotary_dim, minimum=4)
+    num_heads = _checks.positive_int("num_heads", num_heads)
+    num_axes = _checks.positive_int("num_axes", num_axes)
     pairs = rotary_dim // 2
     if pairs % 2:
         raise ValueError(f"RoPE-Mixed needs an even number of pairs, got rotary_dim {rotary_dim}.")
@@ -148,86 +140,6 @@ def mixed_frequencies(
     return directions * jnp.concatenate([magnitudes, magnitudes])
 
 
-# ------------------------------------------------------------------------------------ coordinate builders
-
-
-def patch_grid_coords(
-    height: int,
-    width: int,
-    *,
-    num_prefix_tokens: int = 0,
-    train_grid: tuple[int, int] | None = None,
-    resolution: str = "extrapolate",
-) -> np.ndarray:
-    """(row, column) coordinates of an ``height x width`` patch grid, row-major as ViTs flatten patches.
-
-    Prefix tokens (CLS, registers) come first and get coordinate 0 on both axes, so they are left unrotated
-    (the rotation at the origin is the identity; patch (0, 0) is unrotated too, as in any RoPE).
-
-    Resolution change: for a model trained on ``train_grid`` and run on a different grid, ``"extrapolate"``
-    keeps integer patch indices (new rows/columns get unseen positions) and ``"interpolate"`` rescales them by
-    ``train / new`` per axis so the grid spans the training range (fractional positions).
-
-    Returns:
-        float32 ``[num_prefix_tokens + height * width, 2]``.
-    """
-    for name, value in (("height", height), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
-    if resolution not in ("extrapolate", "interpolate"):
-        raise ValueError(f"resolution must be 'extrapolate' or 'interpolate', got {resolution!r}.")
-    rows, cols = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
-    if resolution == "interpolate":
-        if train_grid is None:
-            raise ValueError("resolution='interpolate' needs train_grid=(height, width) of the training grid.")
-        rows = rows * np.float32(train_grid[0] / height)
-        cols = cols * np.float32(train_grid[1] / width)
-    coords = np.stack([rows.ravel(), cols.ravel()], axis=-1)
-    return np.concatenate([np.zeros((num_prefix_tokens, 2), np.float32), coords])
-
-
-def video_coords(frames: int, height: int, width: int) -> np.ndarray:
-    """(t, h, w) coordinates of a video's patches, frame by frame, row-major: int32 ``[frames * height * width, 3]``."""
-    t, h, w = np.meshgrid(np.arange(frames), np.arange(height), np.arange(width), indexing="ij")
-    return np.stack([t.ravel(), h.ravel(), w.ravel()], axis=-1).astype(np.int32)
-
-
-def mrope_positions(segments: Sequence[tuple[str, object]], *, spatial_merge_size: int = 2) -> np.ndarray:
-    """Qwen2-VL M-RoPE position ids for one sequence of text, images and videos: int32 ``[T, 3]`` (t, h, w).
-
-    The same ids as Hugging Face's ``Qwen2VLModel.get_rope_index`` (transformers 5) for that layout: text tokens
-    get ``t = h = w`` = a running index; a vision block with patch grid ``(t, h, w)`` contributes
-    ``t * (h / m) * (w / m)`` tokens (``m = spatial_merge_size``) at ``(start + i, start + j, start + k)``, and the
-    running index then advances by ``max(h, w) / m``. Pure text therefore reduces to 1D positions.
-
-    To convert Hugging Face's ``position_ids [3, B, T]`` to this layout: ``jnp.moveaxis(position_ids, 0, -1)``.
-    Padding tokens (outside an attention mask) get position 0 in Hugging Face; stack rows and pad the same way.
-
-    Args:
-        segments: ``("text", n_tokens)``, ``("image", (t, h, w))`` or ``("video", (t, h, w))`` in sequence order;
-            grids are in patches before merging, as ``image_grid_thw`` / ``video_grid_thw``.
-        spatial_merge_size: The vision tower's patch merge size (2 for Qwen2-VL).
-    """
-    blocks, start = [], 0
-    for kind, value in segments:
-        if kind == "text":
-            n = int(value)
-            blocks.append(np.repeat((start + np.arange(n))[:, None], 3, axis=1))
-            start += n
-        elif kind in ("image", "video"):
-            t, h, w = (int(v) for v in value)
-            if h % spatial_merge_size or w % spatial_merge_size:
-                raise ValueError(
-                    f"{kind} grid {(t, h, w)} is not divisible by spatial_merge_size {spatial_merge_size}."
-                )
-            grid = video_coords(t, h // spatial_merge_size, w // spatial_merge_size)
-            blocks.append(grid + start)
-            start += max(h, w) // spatial_merge_size
-        else:
-            raise ValueError(f"segment kind must be 'text', 'image' or 'video', got {kind!r}.")
-    return np.concatenate(blocks).astype(np.int32) if blocks else np.zeros((0, 3), np.int32)
-
-
 # --------------------------------------------------------------------------------------- angles, apply
 
 
@@ -236,7 +148,7 @@ def _wrap(angles: jax.Array) -> jax.Array:
     return angles - two_pi * jnp.round(angles / two_pi)
 
 
-def nd_angles(coords, freqs, *, precise: bool = False) -> jax.Array:
+def nd_angles(coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False) -> jax.Array:
     """Angles ``sum_a coords[..., a] * freqs[..., a, :]``.
 
     Args:
@@ -262,8 +174,8 @@ def nd_angles(coords, freqs, *, precise: bool = False) -> jax.Array:
     return sum(values[..., a, None] * freqs[a] for a in range(num_axes))
 
 
-def _check_nd(x, coords, freqs) -> tuple[jax.Array, jax.Array, jax.Array]:
-    x = _check_x(x)
+def _check_nd(x: ArrayLike, coords: ArrayLike, freqs: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+    x = _checks.rotary_input(x)
     coords = jnp.asarray(coords)
     freqs = jnp.asarray(freqs)
     if freqs.ndim not in (2, 3):
@@ -273,7 +185,7 @@ def _check_nd(x, coords, freqs) -> tuple[jax.Array, jax.Array, jax.Array]:
             f"coords must have shape [..., T, A] with A = {freqs.shape[-2]} axes (freqs shape {freqs.shape}), "
             f"got shape {coords.shape}."
         )
-    _check_positions(coords[..., 0], x.shape, name="coords")
+    _checks.positions_for(coords[..., 0], x.shape, name="coords")
     if freqs.ndim == 3 and freqs.shape[0] != x.shape[-2]:
         raise ValueError(f"per-head freqs have {freqs.shape[0]} heads but x has {x.shape[-2]} (x shape {x.shape}).")
     if 2 * freqs.shape[-1] > x.shape[-1]:
@@ -282,10 +194,10 @@ def _check_nd(x, coords, freqs) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 
 def apply_rope_nd(
-    x,
-    coords,
+    x: ArrayLike,
+    coords: ArrayLike,
     *,
-    freqs=None,
+    freqs: ArrayLike | None = None,
     theta: float = 100.0,
     interleaved: bool = False,
     rotary_dim: int | None = None,
@@ -309,12 +221,12 @@ def apply_rope_nd(
         Same shape and dtype as ``x``.
     """
     if freqs is None:
-        rotary_dim = _resolve_rotary_dim(rotary_dim, jnp.shape(x)[-1])
+        rotary_dim = _checks.rotary_dim(rotary_dim, jnp.shape(x)[-1])
         freqs = axial_frequencies(rotary_dim, jnp.shape(coords)[-1], theta=theta)
     elif rotary_dim is not None and 2 * jnp.shape(freqs)[-1] != rotary_dim:
         raise ValueError(f"rotary_dim {rotary_dim} disagrees with freqs of {jnp.shape(freqs)[-1]} pairs.")
     x, coords, freqs = _check_nd(x, coords, freqs)
-    cos, sin = _cos_sin(nd_angles(coords, freqs, precise=precise_angles), attention_scaling)
+    cos, sin = scaled_cos_sin(nd_angles(coords, freqs, precise=precise_angles), attention_scaling)
     return rotate(x, cos, sin, interleaved=interleaved, per_head=freqs.ndim == 3)
 
 
@@ -342,14 +254,20 @@ class RoPENd:
     precise_angles: bool = False
     name: str = "nd"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "head_dim", _checks.positive_int("head_dim", self.head_dim))
         freqs = np.asarray(self.freqs, np.float32)
         if freqs.ndim != 2:
             raise ValueError(f"freqs must be a [A, P] matrix, got shape {freqs.shape}.")
         object.__setattr__(self, "freqs", tuple(tuple(float(v) for v in row) for row in freqs))
         if 2 * freqs.shape[1] > self.head_dim:
             raise ValueError(f"freqs rotate {2 * freqs.shape[1]} features but head_dim is {self.head_dim}.")
-        _check_positive_finite("attention_scaling", self.attention_scaling)
+        object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
+
+    @property
+    def num_heads(self) -> None:
+        """None: the frequencies are shared by every head."""
+        return None
 
     @property
     def frequency_matrix(self) -> np.ndarray:
@@ -375,7 +293,7 @@ class RoPENd:
         precise_angles: bool = False,
     ) -> RoPENd:
         """Axial RoPE over ``num_axes`` (2: rows/columns, 3: t/h/w video)."""
-        rotary_dim = _resolve_rotary_dim(rotary_dim, head_dim)
+        rotary_dim = _checks.rotary_dim(rotary_dim, head_dim)
         return cls(
             head_dim,
             axial_frequencies(rotary_dim, num_axes, theta=theta),
@@ -399,7 +317,7 @@ class RoPENd:
             name="mrope-interleaved" if interleaved_axes else "mrope",
         )
 
-    def _coords(self, coords, length: int | None = None) -> jax.Array:
+    def _coords(self, coords: ArrayLike, length: int | None = None) -> jax.Array:
         """``[..., T, A]`` as given, or 1D positions ``[..., T]`` repeated on every axis (t = h = w)."""
         coords = jnp.asarray(coords)
         is_nd = coords.ndim >= 2 and coords.shape[-1] == self.num_axes
@@ -407,20 +325,19 @@ class RoPENd:
             is_nd = is_nd and coords.shape[-2] == length
         return coords if is_nd else jnp.repeat(coords[..., None], self.num_axes, axis=-1)
 
-    def cos_sin(self, coords) -> tuple[jax.Array, jax.Array]:
+    def cos_sin(self, coords: ArrayLike) -> tuple[jax.Array, jax.Array]:
         """cos and sin ``[..., T, P]`` for ``coords [..., T, A]``, scaling included.
 
         A last axis of size A is read as coordinates; pass 1D positions through ``__call__`` (which knows T)
         when ``T == A`` could be ambiguous.
         """
         angles = nd_angles(self._coords(coords), self.frequency_matrix, precise=self.precise_angles)
-        return _cos_sin(angles, self.attention_scaling)
+        return scaled_cos_sin(angles, self.attention_scaling)
 
-    def __call__(self, x, coords) -> jax.Array:
+    def __call__(self, x: ArrayLike, coords: ArrayLike) -> jax.Array:
         """Rotate ``x [..., T, N, head_dim]`` at ``coords [..., T, A]`` (or 1D positions ``[..., T]``)."""
-        x = _check_x(x)
-        if x.shape[-1] != self.head_dim:
-            raise ValueError(f"x has head dim {x.shape[-1]} but this RoPE was built for head_dim={self.head_dim}.")
+        x = _checks.rotary_input(x)
+        _checks.head_dim_matches(x, self.head_dim)
         x, coords, _ = _check_nd(x, self._coords(coords, length=x.shape[-3]), self.frequency_matrix)
         cos, sin = self.cos_sin(coords)
         return rotate(x, cos, sin, interleaved=self.interleaved)

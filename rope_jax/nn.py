@@ -1,18 +1,48 @@
-"""Flax NNX modules built on rope_jax's pure functions."""
+"""Flax NNX modules built on rope_jax's pure functions: attention with RoPE, and learnable N-D frequencies.
+
+Importing this module imports Flax; ``import rope_jax`` alone does not (``rope_jax.nn`` is loaded on first use).
+"""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.typing import ArrayLike
 
-from rope_jax._doublefloat import raise_if
-from rope_jax.attention import attention_mask as make_mask
-from rope_jax.attention import positions_from_mask, positions_from_segments
+from rope_jax import _checks
+from rope_jax._checks import raise_if
 from rope_jax.nd import apply_rope_nd, mixed_frequencies
-from rope_jax.rotary import _resolve_rotary_dim
+from rope_jax.positions import attention_mask as make_mask
+from rope_jax.positions import positions_from_mask, positions_from_segments
 
-__all__ = ["MixedRoPE", "RoPEAttention"]
+__all__ = ["MixedRoPE", "PositionalRotation", "RoPEAttention", "rope_attention_fn"]
+
+
+class PositionalRotation(Protocol):
+    """What ``RoPEAttention(rope=...)`` and :func:`rope_attention_fn` accept: something that rotates q/k.
+
+    :class:`rope_jax.RoPE`, :class:`rope_jax.RoPENd`, :func:`rope_jax.from_hf_config`'s result and
+    :class:`MixedRoPE` all are. A custom one needs these three members.
+    """
+
+    @property
+    def head_dim(self) -> int:
+        """Features per head it rotates."""
+        ...
+
+    @property
+    def num_heads(self) -> int | None:
+        """Heads with their own frequencies (per-head RoPE), or None when every head shares them."""
+        ...
+
+    def __call__(self, x: jax.Array, positions: jax.Array, /) -> jax.Array:
+        """Rotate ``x [B, T, N, H]`` at ``positions [B, T]`` (or coordinates ``[B, T, A]``)."""
+        ...
 
 
 class MixedRoPE(nnx.Module):
@@ -32,8 +62,13 @@ class MixedRoPE(nnx.Module):
         rngs: ``nnx.Rngs`` with a ``params`` stream.
 
     Example:
+        >>> import jax.numpy as jnp, rope_jax
+        >>> from flax import nnx
+        >>> from rope_jax.nn import MixedRoPE
         >>> rope = MixedRoPE(num_heads=4, head_dim=32, rngs=nnx.Rngs(0))
-        >>> q = rope(q, rope_jax.patch_grid_coords(14, 14)[None])   # q [B, 196, 4, 32]
+        >>> q = jnp.ones((1, 196, 4, 32))                             # [B, T, N, H]
+        >>> rope(q, rope_jax.patch_grid_coords(14, 14)[None]).shape   # coords [B, T, 2]
+        (1, 196, 4, 32)
     """
 
     def __init__(
@@ -47,19 +82,91 @@ class MixedRoPE(nnx.Module):
         interleaved: bool = False,
         rngs: nnx.Rngs,
     ):
-        rotary_dim = _resolve_rotary_dim(rotary_dim, head_dim)
-        self.freqs = nnx.Param(mixed_frequencies(rngs.params(), num_heads, rotary_dim, num_axes=num_axes, theta=theta))
-        self.interleaved = interleaved
+        self.head_dim = _checks.positive_int("head_dim", head_dim)
+        self.num_heads = _checks.positive_int("num_heads", num_heads)
+        rotary_dim = _checks.rotary_dim(rotary_dim, self.head_dim)
+        self.freqs = nnx.Param(
+            mixed_frequencies(rngs.params(), self.num_heads, rotary_dim, num_axes=num_axes, theta=theta)
+        )
+        self.interleaved = _checks.boolean("interleaved", interleaved)
 
-    def __call__(self, x, coords) -> jax.Array:
+    def __call__(self, x: ArrayLike, coords: ArrayLike) -> jax.Array:
         """Rotate ``x [..., T, N, H]`` at ``coords [..., T, A]``."""
         return apply_rope_nd(x, coords, freqs=self.freqs[...], interleaved=self.interleaved)
 
 
+# ------------------------------------------------------------------------ RoPE inside nnx.MultiHeadAttention
+
+
+def _query_slots(query_length: int, key_length: int, mask: jax.Array | None) -> jax.Array:
+    """Slot of every query among the keys: ``0 .. T - 1`` for self-attention; while decoding with
+    ``nnx.MultiHeadAttention``'s cache (one query, ``S`` cached slots), the last slot the query may see."""
+    if query_length == key_length:
+        return jnp.arange(query_length)
+    if mask is None:
+        raise ValueError(
+            f"rope_attention_fn got {query_length} queries and {key_length} keys without a mask: it cannot tell "
+            "where the queries sit. Self-attention (T == S) or nnx.MultiHeadAttention's decode cache is supported."
+        )
+    visible = jnp.where(jnp.asarray(mask, bool), jnp.arange(key_length), -1)  # [..., N or 1, T, S]
+    return jnp.max(visible, axis=(-3, -1))  # [..., T]
+
+
+def _rope_dot_product_attention(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    *,
+    rope: PositionalRotation,
+    attention_fn: Callable[..., jax.Array],
+    mask: jax.Array | None = None,
+    **kwargs: Any,
+) -> jax.Array:
+    key_slots = jnp.arange(key.shape[-3])
+    query_slots = _query_slots(query.shape[-3], key.shape[-3], mask)
+    query = rope(query, jnp.broadcast_to(query_slots, (*query.shape[:-3], query.shape[-3])))
+    key = rope(key, jnp.broadcast_to(key_slots, key.shape[:-2]))
+    return attention_fn(query, key, value, mask=mask, **kwargs)
+
+
+def rope_attention_fn(
+    rope: PositionalRotation, *, attention_fn: Callable[..., jax.Array] = nnx.dot_product_attention
+) -> Callable[..., jax.Array]:
+    """RoPE for ``nnx.MultiHeadAttention``: pass the result as its ``attention_fn``.
+
+    Queries and keys are rotated by ``rope`` at their slots (``0 .. T - 1``), then ``attention_fn`` (default
+    ``nnx.dot_product_attention``) runs with every other argument unchanged. While decoding with
+    ``nnx.MultiHeadAttention``'s own cache (``decode=True``), the cache holds unrotated keys: each step rotates
+    every cached key at its slot and the new query at the last slot its mask lets it see, which reproduces the
+    full forward. Left padding and packed sequences need no positions here: a RoPE score depends only on the
+    distance between two slots, and masks hide the rest (:class:`RoPEAttention` also counts positions over
+    real tokens, which length-dependent rules such as dynamic NTK need).
+
+    Args:
+        rope: Any :class:`PositionalRotation` (e.g. :class:`rope_jax.RoPE`).
+        attention_fn: The attention kernel to wrap.
+
+    Returns:
+        A function with ``attention_fn``'s signature.
+
+    Example:
+        >>> import jax.numpy as jnp, rope_jax
+        >>> from flax import nnx
+        >>> from rope_jax.nn import rope_attention_fn
+        >>> attn = nnx.MultiHeadAttention(num_heads=4, in_features=64, decode=False, rngs=nnx.Rngs(0),
+        ...                               attention_fn=rope_attention_fn(rope_jax.RoPE(head_dim=16)))
+        >>> attn(jnp.ones((2, 10, 64)), is_causal=True).shape
+        (2, 10, 64)
+    """
+    return functools.partial(_rope_dot_product_attention, rope=rope, attention_fn=attention_fn)
+
+
+# ------------------------------------------------------------------------------------------ RoPEAttention
+
 _IMPLEMENTATIONS = (None, "xla", "cudnn")
 
 
-def _raise_cache_full(slot, new_tokens, max_length):
+def _raise_cache_full(slot: jax.Array, new_tokens: int, max_length: int) -> None:
     if slot + new_tokens > max_length:
         raise ValueError(
             f"KV cache is full: {int(slot)} of {int(max_length)} slots used and {int(new_tokens)} more tokens "
@@ -70,15 +177,15 @@ def _raise_cache_full(slot, new_tokens, max_length):
 class RoPEAttention(nnx.Module):
     """Multi-head attention with rotary position embeddings: GQA/MQA, masks, packed sequences, KV cache.
 
-    Queries and keys are rotated by ``rope`` (any rope_jax RoPE: :class:`~rope_jax.RoPE`,
+    Queries and keys are rotated by ``rope`` (any :class:`PositionalRotation`: :class:`~rope_jax.RoPE`,
     :func:`~rope_jax.from_hf_config`'s result, :class:`~rope_jax.RoPENd`, :class:`MixedRoPE`, or None for no
     positions); values never are. The RoPE attention scaling (YaRN mscale, LongRoPE factor) is applied to cos and
     sin of both q and k, exactly as Hugging Face does. Attention runs through ``jax.nn.dot_product_attention``
     (softmax in float32).
 
     Args:
-        in_features: Model width D.
         num_heads: Query heads N.
+        in_features: Model width D (the order of ``nnx.MultiHeadAttention``).
         head_dim: Features per head H (default: ``rope.head_dim``, else ``in_features // num_heads``).
         num_kv_heads: Key/value heads K (GQA; 1 = MQA); must divide ``num_heads``. Default: ``num_heads``.
         rope: The RoPE to apply, or None.
@@ -100,43 +207,56 @@ class RoPEAttention(nnx.Module):
 
     def __init__(
         self,
-        in_features: int,
         num_heads: int,
+        in_features: int,
         *,
         head_dim: int | None = None,
         num_kv_heads: int | None = None,
-        rope=None,
+        rope: PositionalRotation | None = None,
         use_bias: bool = False,
         qk_norm: bool = False,
         softmax_scale: float | None = None,
         implementation: str | None = None,
-        dtype=None,
-        param_dtype=jnp.float32,
-        precision=None,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
         rngs: nnx.Rngs,
     ):
-        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        for name, value in (("in_features", in_features), ("num_heads", num_heads), ("num_kv_heads", num_kv_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        num_heads = _checks.positive_int("num_heads", num_heads)
+        in_features = _checks.positive_int("in_features", in_features)
+        num_kv_heads = num_heads if num_kv_heads is None else _checks.positive_int("num_kv_heads", num_kv_heads)
+        if num_heads > in_features:
+            raise ValueError(
+                f"num_heads ({num_heads}) exceeds in_features ({in_features}): RoPEAttention takes "
+                "(num_heads, in_features, ...) like nnx.MultiHeadAttention; check the two are not swapped."
+            )
         if num_heads % num_kv_heads:
             raise ValueError(
                 f"num_kv_heads ({num_kv_heads}) must divide num_heads ({num_heads}): each key/value head serves "
                 "a whole group of query heads."
             )
-        rope_head_dim = getattr(rope, "head_dim", None)
-        if isinstance(rope, MixedRoPE):
-            rope_head_dim = None
-            if rope.freqs.shape[0] != num_heads or num_kv_heads != num_heads:
+        if rope is not None:
+            rope_heads = rope.num_heads
+            if rope_heads is not None and not num_heads == num_kv_heads == rope_heads:
                 raise ValueError(
-                    f"MixedRoPE has per-head frequencies for {rope.freqs.shape[0]} heads; it needs "
-                    f"num_heads == num_kv_heads == {rope.freqs.shape[0]}, got {num_heads} and {num_kv_heads}."
+                    f"the RoPE has per-head frequencies for {rope_heads} heads; it needs "
+                    f"num_heads == num_kv_heads == {rope_heads}, got {num_heads} and {num_kv_heads}."
                 )
-        head_dim = head_dim or rope_head_dim or in_features // num_heads
-        if rope_head_dim is not None and rope_head_dim != head_dim:
-            raise ValueError(f"head_dim {head_dim} does not match the RoPE's head_dim {rope_head_dim}.")
-        if implementation not in _IMPLEMENTATIONS:
-            raise ValueError(f"implementation must be one of {_IMPLEMENTATIONS}, got {implementation!r}.")
+        if head_dim is None:
+            if rope is not None:
+                head_dim = rope.head_dim
+            elif in_features % num_heads:
+                raise ValueError(
+                    f"in_features ({in_features}) is not a multiple of num_heads ({num_heads}), so the head dim "
+                    "cannot be derived: pass head_dim=. RoPEAttention takes (num_heads, in_features, ...) like "
+                    "nnx.MultiHeadAttention; check the two are not swapped."
+                )
+            else:
+                head_dim = in_features // num_heads
+        head_dim = _checks.positive_int("head_dim", head_dim)
+        if rope is not None and rope.head_dim != head_dim:
+            raise ValueError(f"head_dim {head_dim} does not match the RoPE's head_dim {rope.head_dim}.")
+        _checks.one_of("implementation", implementation, _IMPLEMENTATIONS)
         self.in_features, self.num_heads, self.num_kv_heads, self.head_dim = (
             in_features,
             num_heads,
@@ -144,7 +264,9 @@ class RoPEAttention(nnx.Module):
             head_dim,
         )
         self.rope = rope
-        self.softmax_scale = head_dim**-0.5 if softmax_scale is None else float(softmax_scale)
+        self.softmax_scale = (
+            head_dim**-0.5 if softmax_scale is None else _checks.positive("softmax_scale", softmax_scale)
+        )
         self.implementation = implementation
         self.dtype, self.param_dtype = dtype, param_dtype
         linear = dict(use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, precision=precision, rngs=rngs)
@@ -162,7 +284,7 @@ class RoPEAttention(nnx.Module):
 
     # ----------------------------------------------------------------------------------------- pieces
 
-    def _project(self, x):
+    def _project(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         batch, length = x.shape[:2]
         q = self.q_proj(x).reshape(batch, length, self.num_heads, self.head_dim)
         k = self.k_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
@@ -171,12 +293,12 @@ class RoPEAttention(nnx.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         return q, k, v
 
-    def _rotate(self, q, k, positions):
+    def _rotate(self, q: jax.Array, k: jax.Array, positions: ArrayLike) -> tuple[jax.Array, jax.Array]:
         if self.rope is None:
             return q, k
         return self.rope(q, positions), self.rope(k, positions)
 
-    def _attend(self, q, k, v, mask, causal_only: bool):
+    def _attend(self, q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, causal_only: bool) -> jax.Array:
         kwargs = dict(scale=self.softmax_scale, implementation=self.implementation)
         if causal_only:  # no explicit mask: lets cuDNN skip the masked half
             out = jax.nn.dot_product_attention(q, k, v, is_causal=True, **kwargs)
@@ -185,7 +307,13 @@ class RoPEAttention(nnx.Module):
         batch, length = q.shape[:2]
         return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim))
 
-    def _check_inputs(self, x, positions, attention_mask_, segment_ids):
+    def _check_inputs(
+        self,
+        x: ArrayLike,
+        positions: ArrayLike | None,
+        attention_mask_: ArrayLike | None,
+        segment_ids: ArrayLike | None,
+    ) -> jax.Array:
         x = jnp.asarray(x)
         if x.ndim != 3 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape [B, T, {self.in_features}], got {x.shape}.")
@@ -201,7 +329,14 @@ class RoPEAttention(nnx.Module):
                 )
         return x
 
-    def _full_sequence(self, x, positions, attention_mask_, segment_ids, causal):
+    def _full_sequence(
+        self,
+        x: jax.Array,
+        positions: ArrayLike | None,
+        attention_mask_: ArrayLike | None,
+        segment_ids: ArrayLike | None,
+        causal: bool,
+    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None, bool]:
         """Rotated q, k, v and the mask of a forward over whole sequences (no cache); shared by __call__ and
         attention_weights so the two cannot disagree.
 
@@ -230,8 +365,16 @@ class RoPEAttention(nnx.Module):
     # ------------------------------------------------------------------------------------------- calls
 
     def __call__(
-        self, x, positions=None, *, attention_mask=None, segment_ids=None, causal: bool = True, decode: bool = False
-    ):
+        self,
+        x: ArrayLike,
+        positions: ArrayLike | None = None,
+        *,
+        attention_mask: ArrayLike | None = None,
+        segment_ids: ArrayLike | None = None,
+        causal: bool = True,
+        decode: bool = False,
+    ) -> jax.Array:
+        """Attend over ``x [B, T, D]``; returns ``[B, T, D]`` (see the class docstring for the arguments)."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
         if decode:
             if segment_ids is not None:
@@ -240,7 +383,15 @@ class RoPEAttention(nnx.Module):
         q, k, v, mask, unmasked = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
         return self._attend(q, k, v, mask, causal_only=causal and unmasked)
 
-    def attention_weights(self, x, positions=None, *, attention_mask=None, segment_ids=None, causal: bool = True):
+    def attention_weights(
+        self,
+        x: ArrayLike,
+        positions: ArrayLike | None = None,
+        *,
+        attention_mask: ArrayLike | None = None,
+        segment_ids: ArrayLike | None = None,
+        causal: bool = True,
+    ) -> jax.Array:
         """Softmax attention weights ``[B, N, T, T]`` (float32) of a full forward; for inspection and tests."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
         q, k, _, mask, _ = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
@@ -252,10 +403,10 @@ class RoPEAttention(nnx.Module):
 
     # ------------------------------------------------------------------------------------------ cache
 
-    def init_cache(self, batch_size: int, max_length: int, *, dtype=None) -> None:
+    def init_cache(self, batch_size: int, max_length: int, *, dtype: Any = None) -> None:
         """Allocate an empty KV cache for ``batch_size`` rows of up to ``max_length`` tokens (call outside jit)."""
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(f"max_length must be a positive int, got {max_length!r}.")
+        batch_size = _checks.positive_int("batch_size", batch_size)
+        max_length = _checks.positive_int("max_length", max_length)
         dtype = dtype or self.dtype or self.param_dtype
         shape = (batch_size, max_length, self.num_kv_heads, self.head_dim)
         self.cached_key = nnx.Cache(jnp.zeros(shape, dtype))
@@ -275,7 +426,7 @@ class RoPEAttention(nnx.Module):
         for variable in (self.cached_key, self.cached_value, self.cached_mask, self.cache_index):
             variable[...] = jnp.zeros_like(variable[...])
 
-    def _decode(self, x, positions, attention_mask_):
+    def _decode(self, x: jax.Array, positions: ArrayLike | None, attention_mask_: ArrayLike | None) -> jax.Array:
         if self.cached_key is None:
             raise ValueError("decode=True needs a KV cache: call init_cache(batch_size, max_length) first.")
         batch, length = x.shape[:2]

@@ -12,131 +12,23 @@ heads.
 from __future__ import annotations
 
 import dataclasses
-import math
-from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from rope_jax._doublefloat import _mulhi_u32, raise_if, split_constant, split_twelve_bits
-from rope_jax.frequencies import Default, Proportional, Scaling, default_frequencies
+from rope_jax import _checks
+from rope_jax._checks import raise_if
+from rope_jax._exact import precise_angles
+from rope_jax.frequencies import Default, Proportional, Scaling
 
 __all__ = ["RoPE", "RoPETable", "apply_rope", "rope_angles", "rotate"]
 
-# ------------------------------------------------------------------------------------------ validation
-
-
-def _check_x(x) -> jax.Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"x must be a floating-point array (bf16, f16, f32, f64), got dtype {x.dtype}.")
-    if x.ndim < 3:
-        raise ValueError(f"x must have shape [..., T, N, H] (at least 3 dims), got shape {x.shape}.")
-    return x
-
-
-def _check_positions(positions, x_shape: tuple[int, ...], *, name: str = "positions") -> jax.Array:
-    positions = jnp.asarray(positions)
-    if positions.dtype == jnp.bool_ or not (
-        jnp.issubdtype(positions.dtype, jnp.integer) or jnp.issubdtype(positions.dtype, jnp.floating)
-    ):
-        raise TypeError(f"{name} must be integers or floats, got dtype {positions.dtype}.")
-    length = x_shape[-3]
-    if positions.ndim < 1 or positions.shape[-1] != length:
-        raise ValueError(
-            f"{name} must have shape [..., T] with T = x.shape[-3] = {length}, got shape {positions.shape} "
-            f"for x of shape {x_shape}."
-        )
-    try:
-        np.broadcast_shapes(positions.shape[:-1], x_shape[:-3])
-    except ValueError:
-        raise ValueError(
-            f"{name} leading dims {positions.shape[:-1]} do not broadcast against x's batch dims "
-            f"{x_shape[:-3]} (x shape {x_shape}, {name} shape {positions.shape})."
-        ) from None
-    return positions
-
-
-def _resolve_rotary_dim(rotary_dim: int | None, head_dim: int) -> int:
-    rotary_dim = head_dim if rotary_dim is None else rotary_dim
-    if isinstance(rotary_dim, bool) or not isinstance(rotary_dim, (int, np.integer)):
-        raise TypeError(f"rotary_dim must be an int or None, got {rotary_dim!r}.")
-    if rotary_dim % 2 or rotary_dim <= 0:
-        raise ValueError(
-            f"rotary_dim must be a positive even number (pairs of features rotate together), got {rotary_dim}"
-            + (" (it defaults to the head dim)." if rotary_dim == head_dim else ".")
-        )
-    if rotary_dim > head_dim:
-        raise ValueError(f"rotary_dim ({rotary_dim}) must not exceed the head dim ({head_dim}).")
-    return int(rotary_dim)
-
-
 # --------------------------------------------------------------------------------------------- angles
 
-# 1 / (2 pi) to 90 bits, as six float32 chunks of 12 significant bits each: the product of a chunk and a
-# 12-bit slice of a float32 frequency is exact in float32. Truncated, so every chunk is non-negative: the fractional
-# part of a tiny negative product would round to 1.0 and break the exact fixed-point conversion.
-_INV_TWO_PI = Fraction("0.1591549430918953357688837633725143620344596457404564487476673440588967976342265350901138")
-_INV_TWO_PI_CHUNKS = split_constant(_INV_TWO_PI, parts=6, bits=12, truncate=True)
-_TWO_POW_32 = np.float32(2.0**32)
 
-
-def _add_u64(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
-    """(hi, lo) + (hi, lo) modulo 2**64 on uint32 words."""
-    lo = a[1] + b[1]
-    carry = (lo < a[1]).astype(jnp.uint32)
-    return a[0] + b[0] + carry, lo
-
-
-def _turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``frac(inv_freq / 2 pi)`` as a 64-bit fixed-point fraction of a turn: ``(hi, lo)`` uint32 words.
-
-    ``inv_freq`` (float32, exact) is split into two 12-bit slices by masking its mantissa; each slice times each
-    12-bit chunk of ``1 / (2 pi)`` is an exact float32 whose fractional part is converted to fixed point
-    exactly (floors and power-of-two scalings), then the terms are summed with carries. Only the bits below
-    2**-64 of a turn are dropped. Works for traced frequencies (dynamic NTK, learned ones) alike.
-    """
-    inv_freq = jnp.asarray(inv_freq, jnp.float32)
-    slices = split_twelve_bits(inv_freq)
-    total = (jnp.zeros(inv_freq.shape, jnp.uint32), jnp.zeros(inv_freq.shape, jnp.uint32))
-    for piece in slices:
-        for chunk in _INV_TWO_PI_CHUNKS:
-            turns = piece * jnp.float32(chunk)  # exact: 12 x 12 significant bits
-            fraction = turns - jnp.floor(turns)
-            scaled = fraction * _TWO_POW_32
-            hi = jnp.floor(scaled)
-            lo = jnp.floor((scaled - hi) * _TWO_POW_32)
-            total = _add_u64(total, (hi.astype(jnp.uint32), lo.astype(jnp.uint32)))
-    return total
-
-
-def _precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
-    """``positions * inv_freq`` reduced to ``[-pi, pi)`` with an error below 1e-6 rad for |position| < 2**31.
-
-    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with
-    uint32 arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32
-    product.
-    """
-    hi, lo = _turns_per_position(inv_freq)
-    if jnp.issubdtype(positions.dtype, jnp.integer):
-        whole = positions.astype(jnp.int32)
-        fractional = None
-    else:
-        floor = jnp.floor(positions.astype(jnp.float32))
-        whole = floor.astype(jnp.int32)
-        fractional = positions.astype(jnp.float32) - floor
-    magnitude = jnp.abs(whole).astype(jnp.uint32)[..., None]
-    turn = magnitude * hi + _mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
-    turn = jnp.where(whole[..., None] < 0, jnp.uint32(0) - turn, turn)
-    signed_turn = jax.lax.bitcast_convert_type(turn, jnp.int32).astype(jnp.float32)  # in [-2**31, 2**31)
-    angles = signed_turn * jnp.float32(2 * math.pi / 2.0**32)
-    if fractional is not None:
-        angles = angles + fractional[..., None] * inv_freq
-    return angles
-
-
-def rope_angles(positions, inv_freq, *, precise: bool = False) -> jax.Array:
+def rope_angles(positions: ArrayLike, inv_freq: ArrayLike, *, precise: bool = False) -> jax.Array:
     """Rotation angles for each position and pair.
 
     Args:
@@ -153,14 +45,16 @@ def rope_angles(positions, inv_freq, *, precise: bool = False) -> jax.Array:
     positions = jnp.asarray(positions)
     inv_freq = jnp.asarray(inv_freq, jnp.float32)
     if precise:
-        return _precise_angles(positions, inv_freq)
+        return precise_angles(positions, inv_freq)
     return positions.astype(jnp.float32)[..., None] * inv_freq
 
 
 # ------------------------------------------------------------------------------------- the one rotation
 
 
-def rotate(x, cos, sin, *, interleaved: bool = False, per_head: bool = False) -> jax.Array:
+def rotate(
+    x: ArrayLike, cos: jax.Array, sin: jax.Array, *, interleaved: bool = False, per_head: bool = False
+) -> jax.Array:
     """Rotate feature pairs of ``x`` by angles given as cos/sin: the single rotation primitive.
 
     Pair ``j`` is ``(x[j], x[j + P])`` (half-split: GPT-NeoX / Hugging Face LLaMA) or ``(x[2j], x[2j + 1])``
@@ -198,7 +92,7 @@ def rotate(x, cos, sin, *, interleaved: bool = False, per_head: bool = False) ->
     return x.at[..., :rotary_dim].set(out)  # pass-through features keep their bits
 
 
-def _cos_sin(angles: jax.Array, attention_scaling: float) -> tuple[jax.Array, jax.Array]:
+def scaled_cos_sin(angles: jax.Array, attention_scaling: float) -> tuple[jax.Array, jax.Array]:
     """cos and sin of ``angles [..., T, P]``, evaluated once per position and pair (not once per head).
 
     Left alone, XLA fuses cos/sin into the per-head rotation loop and evaluates them again for every head and
@@ -214,13 +108,13 @@ def _cos_sin(angles: jax.Array, attention_scaling: float) -> tuple[jax.Array, ja
 
 
 def apply_rope(
-    x,
-    positions,
+    x: ArrayLike,
+    positions: ArrayLike,
     *,
     theta: float = 10000.0,
     interleaved: bool = False,
     rotary_dim: int | None = None,
-    inv_freq=None,
+    inv_freq: ArrayLike | None = None,
     attention_scaling: float = 1.0,
     precise_angles: bool = False,
 ) -> jax.Array:
@@ -240,19 +134,21 @@ def apply_rope(
         Rotated array, same shape and dtype as ``x``.
 
     Example:
+        >>> import jax.numpy as jnp
+        >>> from rope_jax import apply_rope
         >>> q = jnp.ones((1, 8, 4, 64))               # [B, T, N, H]
         >>> apply_rope(q, jnp.arange(8)[None]).shape
         (1, 8, 4, 64)
     """
-    x = _check_x(x)
-    positions = _check_positions(positions, x.shape)
-    rotary_dim = _resolve_rotary_dim(rotary_dim, x.shape[-1])
+    x = _checks.rotary_input(x)
+    positions = _checks.positions_for(positions, x.shape)
+    rotary_dim = _checks.rotary_dim(rotary_dim, x.shape[-1])
     if inv_freq is None:
-        inv_freq, _ = default_frequencies(rotary_dim, theta=theta)
+        inv_freq, _ = Default().frequencies(rotary_dim, theta=theta)
     inv_freq = jnp.asarray(inv_freq, jnp.float32)
     if inv_freq.shape != (rotary_dim // 2,):
         raise ValueError(f"inv_freq must have shape (rotary_dim // 2,) = ({rotary_dim // 2},), got {inv_freq.shape}.")
-    cos, sin = _cos_sin(rope_angles(positions, inv_freq, precise=precise_angles), attention_scaling)
+    cos, sin = scaled_cos_sin(rope_angles(positions, inv_freq, precise=precise_angles), attention_scaling)
     return rotate(x, cos, sin, interleaved=interleaved)
 
 
@@ -278,10 +174,16 @@ class RoPE:
         attention_scaling: Factor applied to cos and sin.
 
     Example:
+        >>> import jax.numpy as jnp
+        >>> from rope_jax import Llama3, RoPE
         >>> rope = RoPE(head_dim=128, theta=500000.0,
         ...             scaling=Llama3(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
         ...                            original_max_position_embeddings=8192))
-        >>> q = rope(q, positions)   # q [B, T, N, 128], positions [B, T]
+        >>> q = jnp.ones((2, 16, 32, 128))           # [B, T, N, head_dim]
+        >>> rope(q, jnp.arange(16)[None]).shape      # positions [B, T]
+        (2, 16, 32, 128)
+        >>> rope == RoPE(head_dim=128, theta=500000.0, scaling=rope.scaling)  # hashable, compared by value
+        True
     """
 
     head_dim: int
@@ -293,34 +195,41 @@ class RoPE:
     inv_freq: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
     attention_scaling: float = dataclasses.field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
-        if isinstance(self.head_dim, bool) or not isinstance(self.head_dim, (int, np.integer)):
-            raise TypeError(f"head_dim must be an int, got {self.head_dim!r}.")
-        if self.head_dim <= 0:
-            raise ValueError(f"head_dim must be positive, got {self.head_dim}.")
+    def __post_init__(self) -> None:
+        head_dim = _checks.positive_int("head_dim", self.head_dim)
         if not isinstance(self.scaling, Scaling):
             raise TypeError(f"scaling must be a rope_jax Scaling rule (e.g. YaRN(...)), got {self.scaling!r}.")
-        if isinstance(self.scaling, Proportional) and self.rotary_dim not in (None, self.head_dim):
+        if isinstance(self.scaling, Proportional) and self.rotary_dim not in (None, head_dim):
             raise ValueError(
                 "Proportional RoPE rotates the whole head (its leftover pairs get frequency zero); "
-                f"rotary_dim must be None or head_dim={self.head_dim}, got {self.rotary_dim}."
+                f"rotary_dim must be None or head_dim={head_dim}, got {self.rotary_dim}."
             )
-        object.__setattr__(self, "rotary_dim", _resolve_rotary_dim(self.rotary_dim, self.head_dim))
-        inv_freq, attention_scaling = self.scaling.frequencies(self.rotary_dim, self.theta)
+        object.__setattr__(self, "head_dim", head_dim)
+        object.__setattr__(self, "theta", _checks.positive("theta", self.theta))
+        object.__setattr__(self, "rotary_dim", _checks.rotary_dim(self.rotary_dim, head_dim))
+        object.__setattr__(self, "interleaved", _checks.boolean("interleaved", self.interleaved))
+        object.__setattr__(self, "precise_angles", _checks.boolean("precise_angles", self.precise_angles))
+        inv_freq, attention_scaling = self.scaling.frequencies(self.rotary_dim, theta=self.theta)
         object.__setattr__(self, "inv_freq", np.asarray(inv_freq, np.float32))
         object.__setattr__(self, "attention_scaling", float(attention_scaling))
 
     @property
     def rope_type(self) -> str:
+        """The scaling rule's ``rope_type`` (``"default"``, ``"yarn"``, ...)."""
         return self.scaling.rope_type
 
-    def frequencies(self, length=None) -> np.ndarray | jax.Array:
+    @property
+    def num_heads(self) -> None:
+        """None: the frequencies are shared by every head."""
+        return None
+
+    def frequencies(self, length: ArrayLike | None = None) -> np.ndarray | jax.Array:
         """``[rotary_dim // 2]`` frequencies for a sequence of ``length`` (only length-dependent rules care)."""
         if length is None or not self.scaling.length_dependent:
             return self.inv_freq
-        return self.scaling.frequencies(self.rotary_dim, self.theta, length)[0]
+        return self.scaling.frequencies(self.rotary_dim, theta=self.theta, length=length)[0]
 
-    def cos_sin(self, positions, *, length=None) -> tuple[jax.Array, jax.Array]:
+    def cos_sin(self, positions: ArrayLike, *, length: ArrayLike | None = None) -> tuple[jax.Array, jax.Array]:
         """cos and sin ``[..., T, P]`` for ``positions [..., T]``, attention scaling included.
 
         ``length`` is what dynamic NTK and LongRoPE decide from; it defaults to ``max(positions) + 1`` as in
@@ -330,29 +239,27 @@ class RoPE:
         if self.scaling.length_dependent and length is None:
             length = jnp.max(positions).astype(jnp.int32) + 1
         angles = rope_angles(positions, self.frequencies(length), precise=self.precise_angles)
-        return _cos_sin(angles, self.attention_scaling)
+        return scaled_cos_sin(angles, self.attention_scaling)
 
-    def __call__(self, x, positions, *, length=None) -> jax.Array:
+    def __call__(self, x: ArrayLike, positions: ArrayLike, *, length: ArrayLike | None = None) -> jax.Array:
         """Rotate ``x [..., T, N, head_dim]`` at ``positions [..., T]``; returns ``x``'s shape and dtype."""
-        x = _check_x(x)
-        if x.shape[-1] != self.head_dim:
-            raise ValueError(f"x has head dim {x.shape[-1]} but this RoPE was built for head_dim={self.head_dim}.")
-        positions = _check_positions(positions, x.shape)
+        x = _checks.rotary_input(x)
+        _checks.head_dim_matches(x, self.head_dim)
+        positions = _checks.positions_for(positions, x.shape)
         cos, sin = self.cos_sin(positions, length=length)
         return rotate(x, cos, sin, interleaved=self.interleaved)
 
-    def table(self, max_length: int, *, length=None) -> RoPETable:
+    def table(self, max_length: int, *, length: ArrayLike | None = None) -> RoPETable:
         """Precompute cos/sin for positions ``0 .. max_length - 1`` (the precompute-then-index design).
 
         Length-dependent rules are decided once, from ``length`` (default: ``max_length``).
         """
-        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
-            raise ValueError(f"max_length must be a positive int, got {max_length!r}.")
+        max_length = _checks.positive_int("max_length", max_length)
         cos, sin = self.cos_sin(jnp.arange(max_length), length=max_length if length is None else length)
         return RoPETable(cos=cos, sin=sin, interleaved=self.interleaved)
 
 
-def _raise_out_of_table(low, high, table_length):
+def _raise_out_of_table(low: jax.Array, high: jax.Array, table_length: int) -> None:
     if low < 0 or high >= table_length:
         raise ValueError(
             f"positions must lie in [0, {int(table_length)}) for this cos/sin table, got positions from "
@@ -378,7 +285,7 @@ class RoPETable:
     def max_length(self) -> int:
         return self.cos.shape[0]
 
-    def __call__(self, x, positions, *, check: bool = True) -> jax.Array:
+    def __call__(self, x: ArrayLike, positions: ArrayLike, *, check: bool = True) -> jax.Array:
         """Rotate ``x [..., T, N, H]`` at integer ``positions [..., T]`` by looking rows up in the table.
 
         JAX clamps out-of-range gather indices silently; this never does. Concrete positions outside
@@ -386,8 +293,8 @@ class RoPETable:
         (a conditional host callback, only taken when a position is out of range); with ``check=False`` such
         positions produce NaN instead of a wrong rotation.
         """
-        x = _check_x(x)
-        positions = _check_positions(positions, x.shape)
+        x = _checks.rotary_input(x)
+        positions = _checks.positions_for(positions, x.shape)
         if not jnp.issubdtype(positions.dtype, jnp.integer):
             raise TypeError(f"table lookups need integer positions, got dtype {positions.dtype}.")
         if 2 * self.cos.shape[-1] > x.shape[-1]:

@@ -19,7 +19,7 @@ D, N, K, H = 64, 4, 2, 16
 def make(rope="default", **kwargs):
     rope = rope_jax.RoPE(head_dim=H, theta=10000.0) if rope == "default" else rope
     kwargs = {"num_kv_heads": K, **kwargs}
-    return RoPEAttention(D, N, head_dim=H, rope=rope, rngs=nnx.Rngs(0), **kwargs)
+    return RoPEAttention(N, D, head_dim=H, rope=rope, rngs=nnx.Rngs(0), **kwargs)
 
 
 def inputs(batch=2, length=12, seed=0, dtype=jnp.float32):
@@ -152,7 +152,7 @@ def test_sharded_batch_and_heads_match_one_device():
     if devices.size < 8:
         pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=8 (set by conftest)")
     mesh = Mesh(devices.reshape(2, 4), ("data", "model"))
-    attn = RoPEAttention(D, 8, head_dim=8, num_kv_heads=4, rope=rope_jax.RoPE(head_dim=8), rngs=nnx.Rngs(0))
+    attn = RoPEAttention(8, D, head_dim=8, num_kv_heads=4, rope=rope_jax.RoPE(head_dim=8), rngs=nnx.Rngs(0))
     x = inputs(batch=4, length=16)
     expected = attn(x)
     state = nnx.state(attn)
@@ -173,12 +173,12 @@ def test_sharded_batch_and_heads_match_one_device():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: RoPEAttention(D, 4, num_kv_heads=3, rngs=nnx.Rngs(0)), "must divide num_heads"),
+        (lambda: RoPEAttention(4, D, num_kv_heads=3, rngs=nnx.Rngs(0)), "must divide num_heads"),
         (
-            lambda: RoPEAttention(D, 4, head_dim=32, rope=rope_jax.RoPE(head_dim=16), rngs=nnx.Rngs(0)),
+            lambda: RoPEAttention(4, D, head_dim=32, rope=rope_jax.RoPE(head_dim=16), rngs=nnx.Rngs(0)),
             "does not match the RoPE's head_dim 16",
         ),
-        (lambda: RoPEAttention(D, 4, implementation="flash", rngs=nnx.Rngs(0)), "implementation"),
+        (lambda: RoPEAttention(4, D, implementation="flash", rngs=nnx.Rngs(0)), "implementation"),
         (lambda: make()(inputs(), jnp.arange(11)), "positions must be"),
         (lambda: make()(inputs(), attention_mask=jnp.ones((2, 11))), r"attention_mask must have shape \[B, T\]"),
         (lambda: make()(inputs()[..., :32]), "x must have shape"),

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from rope_jax.__main__ import main
-from rope_jax.report import presets
+from rope_jax.cli import main
+from rope_jax.cli.report import presets
 
 
 def test_demo_writes_its_plots(tmp_path, capsys):

@@ -35,7 +35,7 @@ def test_linen_model_matches_the_nnx_module_and_is_shift_invariant():
         np.asarray(out), np.asarray(module.apply(params, x, jnp.arange(10)[None] + 500)), atol=1e-4
     )
     # The same weights in the NNX module give the same output.
-    nnx_attn = RoPEAttention(32, 4, head_dim=16, num_kv_heads=2, rope=rope_jax.RoPE(head_dim=16), rngs=nnx.Rngs(0))
+    nnx_attn = RoPEAttention(4, 32, head_dim=16, num_kv_heads=2, rope=rope_jax.RoPE(head_dim=16), rngs=nnx.Rngs(0))
     p = params["params"]
     nnx_attn.q_proj.kernel[...] = p["q"]["kernel"].reshape(32, 64)
     nnx_attn.k_proj.kernel[...] = p["k"]["kernel"].reshape(32, 32)

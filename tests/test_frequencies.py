@@ -18,6 +18,11 @@ THETAS = st.sampled_from([10000.0, 50000.0, 500000.0, 1e6, 1.5e5])
 FACTORS = st.floats(1.0, 64.0)
 
 
+def frequencies(rope_type: str, rotary_dim: int, *, theta: float = 10000.0, length=None, **fields):
+    """``(inv_freq, attention_scaling)`` of the registered rule ``rope_type`` built from ``fields``."""
+    return rope_jax.SCALING_RULES[rope_type](**fields).frequencies(rotary_dim, theta=theta, length=length)
+
+
 def rtol(theta: float) -> float:
     """Hugging Face rounds the exponent 2i/d to float32 (relative error <= 2**-24), which moves theta**(-2i/d)
     by up to ln(theta) * 2**-24 relative; the pow, reciprocal and scaling add a few roundings."""
@@ -26,20 +31,20 @@ def rtol(theta: float) -> float:
 
 @given(DIMS, THETAS)
 def test_default_matches_float64_up_to_float32_exponent_rounding(dim, theta):
-    inv_freq, scaling = rope_jax.default_frequencies(dim, theta=theta)
+    inv_freq, scaling = frequencies("default", dim, theta=theta)
     assert inv_freq.dtype == np.float32 and inv_freq.shape == (dim // 2,) and scaling == 1.0
     np.testing.assert_allclose(inv_freq, inv_freq_float64(dim, theta), rtol=rtol(theta), atol=0)
 
 
 @given(DIMS, THETAS, FACTORS)
 def test_linear_divides_every_frequency(dim, theta, factor):
-    inv_freq, _ = rope_jax.linear_frequencies(dim, theta=theta, factor=factor)
+    inv_freq, _ = frequencies("linear", dim, theta=theta, factor=factor)
     np.testing.assert_allclose(inv_freq, inv_freq_float64(dim, theta) / factor, rtol=rtol(theta))
 
 
 @given(DIMS.filter(lambda d: d >= 4), THETAS, FACTORS)
 def test_ntk_keeps_the_first_pair_and_divides_the_last_by_the_factor(dim, theta, factor):
-    inv_freq, _ = rope_jax.ntk_frequencies(dim, theta=theta, factor=factor)
+    inv_freq, _ = frequencies("ntk", dim, theta=theta, factor=factor)
     expected = inv_freq_float64(dim, theta * factor ** (dim / (dim - 2)))
     np.testing.assert_allclose(inv_freq, expected, rtol=rtol(theta * factor ** (dim / (dim - 2))))
     assert inv_freq[0] == 1.0
@@ -50,7 +55,8 @@ def test_ntk_keeps_the_first_pair_and_divides_the_last_by_the_factor(dim, theta,
 
 def test_llama3_bands():
     """Llama 3.1 (8B): short wavelengths kept, long ones / 8, the middle band smoothly in between."""
-    inv_freq, scaling = rope_jax.llama3_frequencies(
+    inv_freq, scaling = frequencies(
+        "llama3",
         128,
         theta=500000.0,
         factor=8.0,
@@ -73,9 +79,7 @@ def test_llama3_bands():
 
 def test_yarn_ramp_and_attention_factor():
     dim, theta, factor, original = 128, 10000.0, 16.0, 4096
-    inv_freq, scaling = rope_jax.yarn_frequencies(
-        dim, theta=theta, factor=factor, original_max_position_embeddings=original
-    )
+    inv_freq, scaling = frequencies("yarn", dim, theta=theta, factor=factor, original_max_position_embeddings=original)
     base = inv_freq_float64(dim, theta)
     turns = original * base / (2 * np.pi)  # rotations of each pair over the original context
     np.testing.assert_allclose(inv_freq[turns > 40], base[turns > 40], rtol=rtol(1e6))  # extrapolated
@@ -86,23 +90,23 @@ def test_yarn_ramp_and_attention_factor():
 
 def test_yarn_attention_factor_precedence():
     common = dict(theta=10000.0, factor=40.0, original_max_position_embeddings=4096)
-    assert rope_jax.yarn_frequencies(64, attention_factor=1.25, mscale=1.0, mscale_all_dim=0.5, **common)[1] == 1.25
-    ratio = rope_jax.yarn_frequencies(64, mscale=1.0, mscale_all_dim=0.5, **common)[1]
+    assert frequencies("yarn", 64, attention_factor=1.25, mscale=1.0, mscale_all_dim=0.5, **common)[1] == 1.25
+    ratio = frequencies("yarn", 64, mscale=1.0, mscale_all_dim=0.5, **common)[1]
     assert ratio == pytest.approx((0.1 * math.log(40) + 1) / (0.05 * math.log(40) + 1))
-    assert rope_jax.yarn_frequencies(64, mscale=1.0, mscale_all_dim=1.0, **common)[1] == pytest.approx(1.0)
+    assert frequencies("yarn", 64, mscale=1.0, mscale_all_dim=1.0, **common)[1] == pytest.approx(1.0)
 
 
 def test_yarn_truncate_false_is_honoured():
     common = dict(theta=150000.0, factor=32.0, original_max_position_embeddings=4096)
-    truncated, _ = rope_jax.yarn_frequencies(64, truncate=True, **common)
-    exact, _ = rope_jax.yarn_frequencies(64, truncate=False, **common)
+    truncated, _ = frequencies("yarn", 64, truncate=True, **common)
+    exact, _ = frequencies("yarn", 64, truncate=False, **common)
     assert not np.array_equal(truncated, exact)
 
 
 def test_dynamic_ntk_grows_beyond_the_original_length_and_shrinks_back():
     kwargs = dict(theta=10000.0, factor=2.0, max_position_embeddings=4096)
-    original, _ = rope_jax.dynamic_ntk_frequencies(64, **kwargs)
-    at_original = jax.jit(lambda n: rope_jax.dynamic_ntk_frequencies(64, length=n, **kwargs)[0])
+    original, _ = frequencies("dynamic", 64, **kwargs)
+    at_original = jax.jit(lambda n: frequencies("dynamic", 64, length=n, **kwargs)[0])
     np.testing.assert_array_equal(np.asarray(at_original(4096)), original)
     longer = np.asarray(at_original(16384))
     base = 10000.0 * (2.0 * 16384 / 4096 - 1.0) ** (64 / 62)
@@ -117,16 +121,16 @@ def test_longrope_switches_on_the_length():
     kwargs = dict(
         theta=10000.0, short_factor=short, long_factor=long, original_max_position_embeddings=4096, factor=32.0
     )
-    at = jax.jit(lambda n: rope_jax.longrope_frequencies(16, length=n, **kwargs)[0])
+    at = jax.jit(lambda n: frequencies("longrope", 16, length=n, **kwargs)[0])
     base = inv_freq_float64(16, 10000.0)
     np.testing.assert_allclose(np.asarray(at(4096)), base / np.array(short), rtol=rtol(1e6))
     np.testing.assert_allclose(np.asarray(at(4097)), base / np.array(long), rtol=rtol(1e6))
-    assert rope_jax.longrope_frequencies(16, **kwargs)[1] == pytest.approx(math.sqrt(1 + math.log(32) / math.log(4096)))
-    assert rope_jax.longrope_frequencies(16, attention_factor=1.5, **kwargs)[1] == 1.5
+    assert frequencies("longrope", 16, **kwargs)[1] == pytest.approx(math.sqrt(1 + math.log(32) / math.log(4096)))
+    assert frequencies("longrope", 16, attention_factor=1.5, **kwargs)[1] == 1.5
 
 
 def test_proportional_uses_head_dim_exponent_and_zero_tail():
-    inv_freq, _ = rope_jax.proportional_frequencies(512, theta=1e6, partial_rotary_factor=0.25)
+    inv_freq, _ = frequencies("proportional", 512, theta=1e6, partial_rotary_factor=0.25)
     assert inv_freq.shape == (256,)
     np.testing.assert_allclose(inv_freq[:64], inv_freq_float64(512, 1e6)[:64], rtol=rtol(1e6))
     assert np.all(inv_freq[64:] == 0)
@@ -146,26 +150,33 @@ def test_rope_object_exposes_hf_like_attributes():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: rope_jax.default_frequencies(7), "even"),
-        (lambda: rope_jax.default_frequencies(64, theta=float("inf")), "finite"),
-        (lambda: rope_jax.default_frequencies(64, theta=0.0), "> 0"),
-        (lambda: rope_jax.linear_frequencies(64, theta=1e4, factor=0.5), ">= 1"),
-        (lambda: rope_jax.ntk_frequencies(2, theta=1e4, factor=2.0), ">= 4"),
-        (lambda: rope_jax.yarn_frequencies(64, theta=1e4, factor=0.9, original_max_position_embeddings=4096), ">= 1"),
+        (lambda: frequencies("default", 7), "even"),
+        (lambda: frequencies("default", 64, theta=float("inf")), "finite"),
+        (lambda: frequencies("default", 64, theta=0.0), "> 0"),
+        (lambda: frequencies("linear", 64, theta=1e4, factor=0.5), ">= 1"),
+        (lambda: frequencies("ntk", 2, theta=1e4, factor=2.0), ">= 4"),
+        (lambda: frequencies("yarn", 64, theta=1e4, factor=0.9, original_max_position_embeddings=4096), ">= 1"),
         (
-            lambda: rope_jax.yarn_frequencies(
-                64, theta=1e4, factor=4, original_max_position_embeddings=4096, beta_fast=1, beta_slow=32
+            lambda: frequencies(
+                "yarn", 64, theta=1e4, factor=4, original_max_position_embeddings=4096, beta_fast=1, beta_slow=32
             ),
             "beta_fast >= beta_slow",
         ),
         (
-            lambda: rope_jax.llama3_frequencies(
-                64, theta=1e4, factor=8, low_freq_factor=4, high_freq_factor=1, original_max_position_embeddings=8192
+            lambda: frequencies(
+                "llama3",
+                64,
+                theta=1e4,
+                factor=8,
+                low_freq_factor=4,
+                high_freq_factor=1,
+                original_max_position_embeddings=8192,
             ),
             "high_freq_factor >",
         ),
         (
-            lambda: rope_jax.longrope_frequencies(
+            lambda: frequencies(
+                "longrope",
                 16,
                 theta=1e4,
                 short_factor=[1.0] * 7,
@@ -173,10 +184,11 @@ def test_rope_object_exposes_hf_like_attributes():
                 original_max_position_embeddings=4096,
                 factor=2.0,
             ),
-            "8 entries",
+            "must have 7 entries, got 8",
         ),
         (
-            lambda: rope_jax.longrope_frequencies(
+            lambda: frequencies(
+                "longrope",
                 16,
                 theta=1e4,
                 short_factor=[1.0] * 8,
@@ -186,8 +198,8 @@ def test_rope_object_exposes_hf_like_attributes():
             ),
             "> 0",
         ),
-        (lambda: rope_jax.proportional_frequencies(64, theta=1e4, partial_rotary_factor=1.5), r"\[0, 1\]"),
-        (lambda: rope_jax.dynamic_ntk_frequencies(64, theta=1e4, factor=2.0, max_position_embeddings=0), "positive"),
+        (lambda: frequencies("proportional", 64, theta=1e4, partial_rotary_factor=1.5), r"\[0, 1\]"),
+        (lambda: frequencies("dynamic", 64, theta=1e4, factor=2.0, max_position_embeddings=0), "positive"),
     ],
 )
 def test_bad_hyperparameters_are_reported(call, message):
@@ -203,11 +215,11 @@ def test_traced_length_has_no_python_branch():
     )
 
     @jax.jit
-    def frequencies(n):
+    def traced(n):
         traces.append(n)
-        return rope_jax.longrope_frequencies(8, length=n, **kwargs)[0]
+        return frequencies("longrope", 8, length=n, **kwargs)[0]
 
-    short, long = frequencies(jnp.int32(16)), frequencies(jnp.int32(17))
+    short, long = traced(jnp.int32(16)), traced(jnp.int32(17))
     assert len(traces) == 1
     np.testing.assert_array_equal(np.asarray(long), np.asarray(short) / 2)
 
@@ -220,6 +232,6 @@ def test_dynamic_ntk_on_device_equals_the_float32_chain_bit_for_bit(rotary_dim, 
     """The traced dynamic-NTK frequencies (double-float pow on device) equal HF's float32/float64 chain."""
     lengths = np.random.default_rng(rotary_dim).integers(max_position_embeddings + 1, 2**24, 64)
     kwargs = dict(rotary_dim=rotary_dim, theta=theta, factor=factor, max_position_embeddings=max_position_embeddings)
-    device = jax.jit(jax.vmap(lambda n: rope_jax.dynamic_ntk_frequencies(length=n, **kwargs)[0]))(lengths)
+    device = jax.jit(jax.vmap(lambda n: frequencies("dynamic", length=n, **kwargs)[0]))(lengths)
     expected = np.stack([dynamic_ntk_float32_chain(n, **kwargs) for n in lengths])
     np.testing.assert_array_equal(np.asarray(device), expected)

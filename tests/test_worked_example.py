@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rope_jax
-from rope_jax.demo import WORKED_EXAMPLE
+from rope_jax.cli.demo import WORKED_EXAMPLE
 
 ATOL = 5.01e-5  # the tables are rounded to 4 decimals
 
@@ -21,7 +21,7 @@ def rotated():
 
 
 def test_frequencies_and_angles():
-    inv_freq, scaling = rope_jax.default_frequencies(4, theta=10000.0)
+    inv_freq, scaling = rope_jax.Default().frequencies(4, theta=10000.0)
     np.testing.assert_allclose(inv_freq, [1.0, 0.01], rtol=1e-7)
     assert scaling == 1.0
     angles = rope_jax.rope_angles(jnp.arange(5), inv_freq)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
 
 import numpy as np
 
-from rope_jax.hf import from_hf_config
+from rope_jax.frequencies import SCALING_RULES
+from rope_jax.hf import from_hf_config, original_context_length, rope_layer_types
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
 
@@ -38,13 +40,13 @@ def load_config(name_or_path: str) -> tuple[dict, str]:
     return config, (f"{name_or_path} (bundled preset)" if preset.exists() else str(path))
 
 
-def layer_types(config: dict) -> list[str | None]:
-    """Layer types with their own RoPE (Gemma 3/4), or [None]."""
-    params = config.get("rope_parameters")
-    if isinstance(params, dict) and params and all(isinstance(v, dict) or v is None for v in params.values()):
-        if not {"rope_type", "type", "rope_theta"} & set(params):
-            return sorted(k for k, v in params.items() if v is not None)
-    return [None]
+def supported_rope_types() -> str:
+    """One line per registered scaling rule: its ``rope_type``, class and first docstring line."""
+    lines = []
+    for rope_type, rule in SCALING_RULES.items():
+        summary = (rule.__doc__ or "").strip().split("\n")[0]
+        lines.append(f"  {rope_type:13s} {rule.__name__:13s} {summary}")
+    return "\n".join(lines)
 
 
 def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
@@ -70,7 +72,7 @@ def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
         "layout         " + ("interleaved pairs (2i, 2i+1)" if rope.interleaved else "half-split pairs (i, i+P)"),
         f"attn scaling   {rope.attention_scaling:.6f} (applied to cos and sin)",
     ]
-    if isinstance(rope, RoPE) and rope.scaling.__dict__:
+    if isinstance(rope, RoPE) and dataclasses.fields(rope.scaling):  # type: ignore[arg-type]
         lines.append(f"scaling        {rope.scaling}")
     header = f"{'pair':>5s} {'inv_freq':>12s} {'wavelength':>12s}"
     if base is not None:
@@ -96,13 +98,9 @@ def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
 def inspect_config(name_or_path: str) -> tuple[str, list[tuple[str | None, RoPE | RoPENd]]]:
     """Full ``inspect`` text for a preset or path, plus the RoPE objects it describes."""
     config, label = load_config(name_or_path)
-    original = (
-        config.get("original_max_position_embeddings")
-        or (config.get("rope_scaling") or {}).get("original_max_position_embeddings")
-        or config.get("max_position_embeddings")
-    )
+    original = original_context_length(config)
     parts, ropes = [f"config         {label}"], []
-    for layer_type in layer_types(config):
+    for layer_type in rope_layer_types(config):
         rope = from_hf_config(config, layer_type=layer_type)
         ropes.append((layer_type, rope))
         if layer_type is not None:

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rope_jax._doublefloat import pow_f32, scaled_integer_f32, split_constant
+from rope_jax._exact import pow_f32, scaled_integer_f32, split_constant
 
 
 def test_pow_f32_is_correctly_rounded_for_float32_exponents():

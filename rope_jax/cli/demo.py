@@ -1,4 +1,4 @@
-"""The demo: the seeds' worked example, shift invariance, permutation equivariance, frequency ladders, 2D grids."""
+"""The demo: the RoFormer worked example, shift invariance, permutation equivariance, frequency ladders, 2D grids."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from rope_jax.frequencies import Linear, Llama3, YaRN
-from rope_jax.nd import apply_rope_nd, mixed_frequencies, patch_grid_coords
+from rope_jax.nd import apply_rope_nd, mixed_frequencies
+from rope_jax.positions import patch_grid_coords
 from rope_jax.rotary import RoPE, apply_rope
 
 TOKENS = ("The", "cat", "sat", "on", "mat")
-# The shared example of the RoFormer chapter in the seeds: 5 tokens, d = 4.
+# The RoFormer worked example: 5 tokens, d = 4, with exact expected values.
 WORKED_EXAMPLE = {
     "Q": np.array([[1, 0, 1, 0], [0, 2, 0, 1], [1, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]], np.float32),
     "K": np.array([[0, 1, 0, 1], [1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0.5, 0.5]], np.float32),
@@ -84,7 +85,7 @@ def permutation_equivariance(*, length: int = 6, width: int = 32, seed: int = 0)
     perm = np.random.default_rng(seed).permutation(length)
     gaps = {}
     for name, rope in (("no positions", None), ("RoPE", RoPE(head_dim=width // 4))):
-        attn = RoPEAttention(width, 4, rope=rope, rngs=nnx.Rngs(seed))
+        attn = RoPEAttention(4, width, rope=rope, rngs=nnx.Rngs(seed))
         gaps[name] = float(jnp.max(jnp.abs(attn(x[:, perm], causal=False) - attn(x, causal=False)[:, perm])))
     return gaps
 

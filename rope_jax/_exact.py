@@ -1,4 +1,4 @@
-"""Correctly rounded float32 ``pow`` on device, from float32 arithmetic only (double-float, no x64).
+"""Exact float32/uint32 arithmetic on device: a correctly rounded ``pow``, 64-bit fixed point, exact products.
 
 Dynamic NTK must reproduce Hugging Face's frequencies for a traced length: two powers whose float32 results
 torch computes through a double-precision ``pow``. ``jnp.power`` in float32 is a few ulp off on some backends, so
@@ -54,18 +54,6 @@ def split_twelve_bits(a: jax.Array) -> tuple[jax.Array, jax.Array]:
     bits = jax.lax.bitcast_convert_type(a, jnp.uint32)
     high = jax.lax.bitcast_convert_type(bits & jnp.uint32(0xFFFFF000), jnp.float32)
     return high, a - high
-
-
-def raise_if(bad, check, *args) -> None:
-    """Run ``check(*args)``, which raises a clear error when its inputs are bad (JAX never raises on its own).
-
-    Concrete values are checked at once. Traced ones are checked on the device: a host callback taken only when
-    ``bad`` is true (``check`` re-tests its inputs, since under vmap the conditional becomes a select).
-    """
-    if any(isinstance(value, jax.core.Tracer) for value in (bad, *args)):
-        jax.lax.cond(bad, lambda: jax.debug.callback(check, *args), lambda: None)
-    else:
-        check(*args)
 
 
 def two_sum(a, b) -> DF:
@@ -155,7 +143,7 @@ def pow_f32(x, exponent_hi, exponent_lo=0.0) -> jax.Array:
     return hi + lo
 
 
-def _mulhi_u32(a: jax.Array, b: jax.Array) -> jax.Array:
+def mulhi_u32(a: jax.Array, b: jax.Array) -> jax.Array:
     """``floor(a * b / 2**32)`` for uint32 ``a``, ``b`` using 16-bit limbs (every partial product fits)."""
     mask = jnp.uint32(0xFFFF)
     a0, a1 = a & mask, a >> 16
@@ -186,7 +174,7 @@ def scaled_integer_f32(length: jax.Array, value: float) -> jax.Array:
     m, scale_exponent = numerator, 1 - denominator.bit_length()
     count = length.astype(jnp.uint32)
     lo = count * jnp.uint32(m)
-    hi = _mulhi_u32(count, jnp.uint32(m))
+    hi = mulhi_u32(count, jnp.uint32(m))
     bits = jnp.where(hi > 0, 64 - jax.lax.clz(hi).astype(jnp.int32), 32 - jax.lax.clz(lo).astype(jnp.int32))
     drop = jnp.maximum(bits - 24, 0)
     keep = _shift_right_u64(hi, lo, drop)
@@ -205,3 +193,67 @@ def scaled_integer_f32(length: jax.Array, value: float) -> jax.Array:
     round_up = (half_bit == 1) & (sticky | ((keep & 1) == 1))
     keep = keep + round_up.astype(jnp.uint32)
     return jnp.ldexp(keep.astype(jnp.float32), drop + scale_exponent)
+
+
+# ------------------------------------------------------------------------ angles reduced modulo one turn
+
+# 1 / (2 pi) to 90 bits, as six float32 chunks of 12 significant bits each: the product of a chunk and a
+# 12-bit slice of a float32 frequency is exact in float32. Truncated, so every chunk is non-negative: the fractional
+# part of a tiny negative product would round to 1.0 and break the exact fixed-point conversion.
+_INV_TWO_PI = Fraction("0.1591549430918953357688837633725143620344596457404564487476673440588967976342265350901138")
+_INV_TWO_PI_CHUNKS = split_constant(_INV_TWO_PI, parts=6, bits=12, truncate=True)
+_TWO_POW_32 = np.float32(2.0**32)
+
+
+def add_u64(a: tuple[jax.Array, jax.Array], b: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """(hi, lo) + (hi, lo) modulo 2**64 on uint32 words."""
+    lo = a[1] + b[1]
+    carry = (lo < a[1]).astype(jnp.uint32)
+    return a[0] + b[0] + carry, lo
+
+
+def turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``frac(inv_freq / 2 pi)`` as a 64-bit fixed-point fraction of a turn: ``(hi, lo)`` uint32 words.
+
+    ``inv_freq`` (float32, exact) is split into two 12-bit slices by masking its mantissa; each slice times each
+    12-bit chunk of ``1 / (2 pi)`` is an exact float32 whose fractional part is converted to fixed point
+    exactly (floors and power-of-two scalings), then the terms are summed with carries. Only the bits below
+    2**-64 of a turn are dropped. Works for traced frequencies (dynamic NTK, learned ones) alike.
+    """
+    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    slices = split_twelve_bits(inv_freq)
+    total = (jnp.zeros(inv_freq.shape, jnp.uint32), jnp.zeros(inv_freq.shape, jnp.uint32))
+    for piece in slices:
+        for chunk in _INV_TWO_PI_CHUNKS:
+            turns = piece * jnp.float32(chunk)  # exact: 12 x 12 significant bits
+            fraction = turns - jnp.floor(turns)
+            scaled = fraction * _TWO_POW_32
+            hi = jnp.floor(scaled)
+            lo = jnp.floor((scaled - hi) * _TWO_POW_32)
+            total = add_u64(total, (hi.astype(jnp.uint32), lo.astype(jnp.uint32)))
+    return total
+
+
+def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
+    """``positions * inv_freq`` reduced to ``[-pi, pi)`` with an error below 1e-6 rad for |position| < 2**31.
+
+    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with
+    uint32 arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32
+    product.
+    """
+    hi, lo = turns_per_position(inv_freq)
+    if jnp.issubdtype(positions.dtype, jnp.integer):
+        whole = positions.astype(jnp.int32)
+        fractional = None
+    else:
+        floor = jnp.floor(positions.astype(jnp.float32))
+        whole = floor.astype(jnp.int32)
+        fractional = positions.astype(jnp.float32) - floor
+    magnitude = jnp.abs(whole).astype(jnp.uint32)[..., None]
+    turn = magnitude * hi + mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
+    turn = jnp.where(whole[..., None] < 0, jnp.uint32(0) - turn, turn)
+    signed_turn = jax.lax.bitcast_convert_type(turn, jnp.int32).astype(jnp.float32)  # in [-2**31, 2**31)
+    angles = signed_turn * jnp.float32(2 * math.pi / 2.0**32)
+    if fractional is not None:
+        angles = angles + fractional[..., None] * inv_freq
+    return angles

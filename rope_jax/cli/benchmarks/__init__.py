@@ -1,0 +1,1 @@
+"""Benchmarks behind ``rope-jax bench``; each module has ``main(argv)`` and prints a table."""
