@@ -300,10 +300,13 @@ class RoPEAttention(nnx.Module):
 
     def _attend(self, q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, causal_only: bool) -> jax.Array:
         kwargs = dict(scale=self.softmax_scale, implementation=self.implementation)
-        if causal_only:  # no explicit mask: lets cuDNN skip the masked half
-            out = jax.nn.dot_product_attention(q, k, v, is_causal=True, **kwargs)
-        else:
-            out = jax.nn.dot_product_attention(q, k, v, mask=mask, **kwargs)
+        # jax.nn.dot_product_attention promotes bf16 logits to float32 implicitly; keep it working for users who
+        # run with jax_numpy_dtype_promotion="strict" (rope_jax's own code casts explicitly).
+        with jax.numpy_dtype_promotion("standard"):
+            if causal_only:  # no explicit mask: lets cuDNN skip the masked half
+                out = jax.nn.dot_product_attention(q, k, v, is_causal=True, **kwargs)
+            else:
+                out = jax.nn.dot_product_attention(q, k, v, mask=mask, **kwargs)
         batch, length = q.shape[:2]
         return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim))
 

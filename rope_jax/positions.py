@@ -82,8 +82,10 @@ def attention_mask(
     """
     masks = []
     if causal:
-        query_slots = jnp.asarray(query_offset)[..., None] + jnp.arange(query_length)  # [T] or [B, T]
-        allowed = query_slots[..., :, None] >= jnp.arange(key_length)  # [T, S] or [B, T, S]
+        offset = jnp.asarray(query_offset)
+        index_dtype = offset.dtype if jnp.issubdtype(offset.dtype, jnp.integer) else jnp.int32
+        query_slots = offset.astype(index_dtype)[..., None] + jnp.arange(query_length, dtype=index_dtype)
+        allowed = query_slots[..., :, None] >= jnp.arange(key_length, dtype=index_dtype)  # [T, S] or [B, T, S]
         masks.append(allowed.reshape((-1, 1, query_length, key_length)))
     if key_mask is not None:
         masks.append(jnp.asarray(key_mask, bool)[:, None, None, :])

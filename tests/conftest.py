@@ -7,3 +7,9 @@ from hypothesis import settings
 
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True)
 settings.load_profile("ci")
+
+import jax  # noqa: E402
+
+# Every implicit dtype promotion is an error in the tests: the library must state its casts (float32 angles,
+# rotation in float32, output in x.dtype) rather than rely on promotion rules.
+jax.config.update("jax_numpy_dtype_promotion", "strict")

@@ -3,13 +3,23 @@
 import pathlib
 import runpy
 
+import jax
 import numpy as np
+import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def load(name: str) -> dict:
     return runpy.run_path(str(EXAMPLES / name), run_name="example")
+
+
+@pytest.fixture(autouse=True)
+def standard_dtype_promotion():
+    """The examples are user scripts around optax, which relies on standard promotion; the library itself is
+    tested under strict promotion everywhere else."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
 
 
 def test_vit_2d_rope_smoke():

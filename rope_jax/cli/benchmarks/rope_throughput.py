@@ -45,7 +45,9 @@ def variants(head_dim: int, max_length: int):
     def complex_naive(x, positions):
         angles = positions.astype(jnp.float32)[..., None, None] * inv_freq  # [B, T, 1, P]
         pairs = x.astype(jnp.float32).reshape(*x.shape[:-1], head_dim // 2, 2)
-        rotated = jax.lax.complex(pairs[..., 0], pairs[..., 1]) * jnp.exp(1j * angles)
+        rotated = jax.lax.complex(pairs[..., 0], pairs[..., 1]) * jnp.exp(
+            jax.lax.complex(jnp.zeros_like(angles), angles)
+        )
         return jnp.stack([rotated.real, rotated.imag], axis=-1).reshape(x.shape).astype(x.dtype)
 
     def per_element_trig(x, positions):
