@@ -15,8 +15,10 @@ Coordinates are floats or ints; the origin is the identity rotation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -143,6 +145,11 @@ def mixed_frequencies(
 # --------------------------------------------------------------------------------------- angles, apply
 
 
+def _total(terms: Iterable[jax.Array]) -> jax.Array:
+    """``terms[0] + terms[1] + ...`` in order (float32, elementwise: the rounding of a 1D angle is kept)."""
+    return functools.reduce(operator.add, terms)
+
+
 def _wrap(angles: jax.Array) -> jax.Array:
     two_pi = jnp.float32(2 * math.pi)
     return angles - two_pi * jnp.round(angles / two_pi)
@@ -166,12 +173,12 @@ def nd_angles(coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False) -> 
     if precise:
         if freqs.ndim != 2:
             raise ValueError("precise angles support shared [A, P] frequencies, not per-head ones.")
-        total = sum(rope_angles(coords[..., a], freqs[a], precise=True) for a in range(num_axes))
+        total = _total(rope_angles(coords[..., a], freqs[a], precise=True) for a in range(num_axes))
         return _wrap(total) if num_axes > 1 else total
     values = coords.astype(jnp.float32)
     if freqs.ndim == 3:  # per head: [..., T, 1, 1] * [N, P] summed over axes -> [..., T, N, P]
-        return sum(values[..., a, None, None] * freqs[:, a, :] for a in range(num_axes))
-    return sum(values[..., a, None] * freqs[a] for a in range(num_axes))
+        return _total(values[..., a, None, None] * freqs[:, a, :] for a in range(num_axes))
+    return _total(values[..., a, None] * freqs[a] for a in range(num_axes))
 
 
 def _check_nd(x: ArrayLike, coords: ArrayLike, freqs: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -248,7 +255,7 @@ class RoPENd:
     """
 
     head_dim: int
-    freqs: tuple[tuple[float, ...], ...]
+    freqs: Sequence[Sequence[float]] | np.ndarray
     interleaved: bool = False
     attention_scaling: float = 1.0
     precise_angles: bool = False

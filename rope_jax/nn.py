@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ class PositionalRotation(Protocol):
         """Heads with their own frequencies (per-head RoPE), or None when every head shares them."""
         ...
 
-    def __call__(self, x: jax.Array, positions: jax.Array, /) -> jax.Array:
+    def __call__(self, x: ArrayLike, positions: ArrayLike, /) -> jax.Array:
         """Rotate ``x [B, T, N, H]`` at ``positions [B, T]`` (or coordinates ``[B, T, A]``)."""
         ...
 
@@ -216,7 +216,7 @@ class RoPEAttention(nnx.Module):
         use_bias: bool = False,
         qk_norm: bool = False,
         softmax_scale: float | None = None,
-        implementation: str | None = None,
+        implementation: Literal["xla", "cudnn"] | None = None,
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
         precision: Any = None,
@@ -263,11 +263,11 @@ class RoPEAttention(nnx.Module):
             num_kv_heads,
             head_dim,
         )
-        self.rope = rope
+        self.rope: PositionalRotation | None = rope
         self.softmax_scale = (
             head_dim**-0.5 if softmax_scale is None else _checks.positive("softmax_scale", softmax_scale)
         )
-        self.implementation = implementation
+        self.implementation: Literal["xla", "cudnn"] | None = implementation
         self.dtype, self.param_dtype = dtype, param_dtype
         linear = dict(use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, precision=precision, rngs=rngs)
         self.q_proj = nnx.Linear(in_features, num_heads * head_dim, **linear)
@@ -275,12 +275,12 @@ class RoPEAttention(nnx.Module):
         self.v_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **linear)
         self.o_proj = nnx.Linear(num_heads * head_dim, in_features, **linear)
         norm = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.q_norm = nnx.data(nnx.RMSNorm(head_dim, **norm) if qk_norm else None)
-        self.k_norm = nnx.data(nnx.RMSNorm(head_dim, **norm) if qk_norm else None)
-        self.cached_key = nnx.data(None)
-        self.cached_value = nnx.data(None)
-        self.cached_mask = nnx.data(None)
-        self.cache_index = nnx.data(None)
+        self.q_norm: nnx.RMSNorm | None = nnx.data(nnx.RMSNorm(head_dim, **norm) if qk_norm else None)
+        self.k_norm: nnx.RMSNorm | None = nnx.data(nnx.RMSNorm(head_dim, **norm) if qk_norm else None)
+        self.cached_key: nnx.Cache[jax.Array] | None = nnx.data(None)
+        self.cached_value: nnx.Cache[jax.Array] | None = nnx.data(None)
+        self.cached_mask: nnx.Cache[jax.Array] | None = nnx.data(None)
+        self.cache_index: nnx.Cache[jax.Array] | None = nnx.data(None)
 
     # ----------------------------------------------------------------------------------------- pieces
 
@@ -289,7 +289,7 @@ class RoPEAttention(nnx.Module):
         q = self.q_proj(x).reshape(batch, length, self.num_heads, self.head_dim)
         k = self.k_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
         v = self.v_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
-        if self.q_norm is not None:
+        if self.q_norm is not None and self.k_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         return q, k, v
 
@@ -299,14 +299,17 @@ class RoPEAttention(nnx.Module):
         return self.rope(q, positions), self.rope(k, positions)
 
     def _attend(self, q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, causal_only: bool) -> jax.Array:
-        kwargs = dict(scale=self.softmax_scale, implementation=self.implementation)
         # jax.nn.dot_product_attention promotes bf16 logits to float32 implicitly; keep it working for users who
         # run with jax_numpy_dtype_promotion="strict" (rope_jax's own code casts explicitly).
         with jax.numpy_dtype_promotion("standard"):
             if causal_only:  # no explicit mask: lets cuDNN skip the masked half
-                out = jax.nn.dot_product_attention(q, k, v, is_causal=True, **kwargs)
+                out = jax.nn.dot_product_attention(
+                    q, k, v, is_causal=True, scale=self.softmax_scale, implementation=self.implementation
+                )
             else:
-                out = jax.nn.dot_product_attention(q, k, v, mask=mask, **kwargs)
+                out = jax.nn.dot_product_attention(
+                    q, k, v, mask=mask, scale=self.softmax_scale, implementation=self.implementation
+                )
         batch, length = q.shape[:2]
         return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim))
 
@@ -417,26 +420,29 @@ class RoPEAttention(nnx.Module):
         self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
         self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
 
+    def _cache(self, purpose: str) -> tuple[nnx.Cache, nnx.Cache, nnx.Cache, nnx.Cache]:
+        """The cache variables (key, value, mask, index), or a clear error naming ``purpose``."""
+        if self.cached_key is None or self.cached_value is None or self.cached_mask is None or self.cache_index is None:
+            raise ValueError(f"{purpose} needs a KV cache: call init_cache(batch_size, max_length) first.")
+        return self.cached_key, self.cached_value, self.cached_mask, self.cache_index
+
     @property
     def next_position(self) -> jax.Array:
         """int32 ``[B]``: the position the next decoded token of each row gets (its real tokens so far)."""
-        return self.cached_mask[...].sum(axis=-1, dtype=jnp.int32)
+        return self._cache("next_position")[2][...].sum(axis=-1, dtype=jnp.int32)
 
     def reset_cache(self) -> None:
         """Empty the cache, keeping its shape (usable inside jit)."""
-        if self.cached_key is None:
-            raise ValueError("there is no cache to reset; call init_cache(batch_size, max_length) first.")
-        for variable in (self.cached_key, self.cached_value, self.cached_mask, self.cache_index):
+        for variable in self._cache("reset_cache"):
             variable[...] = jnp.zeros_like(variable[...])
 
     def _decode(self, x: jax.Array, positions: ArrayLike | None, attention_mask_: ArrayLike | None) -> jax.Array:
-        if self.cached_key is None:
-            raise ValueError("decode=True needs a KV cache: call init_cache(batch_size, max_length) first.")
+        cached_key, cached_value, cached_mask, cache_index = self._cache("decode=True")
         batch, length = x.shape[:2]
-        max_length = self.cached_key.shape[1]
-        if batch != self.cached_key.shape[0]:
-            raise ValueError(f"x has batch {batch} but the cache was built for {self.cached_key.shape[0]} rows.")
-        slot = self.cache_index[...]
+        max_length = cached_key.shape[1]
+        if batch != cached_key.shape[0]:
+            raise ValueError(f"x has batch {batch} but the cache was built for {cached_key.shape[0]} rows.")
+        slot = cache_index[...]
         raise_if(slot + length > max_length, _raise_cache_full, slot, length, max_length)
         new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
         if positions is None:
@@ -444,14 +450,10 @@ class RoPEAttention(nnx.Module):
         q, k, v = self._project(x)
         q, k = self._rotate(q, k, positions)
         zero = jnp.zeros((), slot.dtype)  # one index dtype for all axes, also with jax_enable_x64
-        keys = jax.lax.dynamic_update_slice(
-            self.cached_key[...], k.astype(self.cached_key.dtype), (zero, slot, zero, zero)
-        )
-        values = jax.lax.dynamic_update_slice(
-            self.cached_value[...], v.astype(self.cached_value.dtype), (zero, slot, zero, zero)
-        )
-        key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (zero, slot))
-        self.cached_key[...], self.cached_value[...], self.cached_mask[...] = keys, values, key_mask
-        self.cache_index[...] = slot + length
+        keys = jax.lax.dynamic_update_slice(cached_key[...], k.astype(cached_key.dtype), (zero, slot, zero, zero))
+        values = jax.lax.dynamic_update_slice(cached_value[...], v.astype(cached_value.dtype), (zero, slot, zero, zero))
+        key_mask = jax.lax.dynamic_update_slice(cached_mask[...], new_mask, (zero, slot))
+        cached_key[...], cached_value[...], cached_mask[...] = keys, values, key_mask
+        cache_index[...] = slot + length
         mask = make_mask(length, max_length, causal=True, key_mask=key_mask, query_offset=slot)
         return self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)

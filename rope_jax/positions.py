@@ -8,6 +8,7 @@ functions; :class:`rope_jax.nn.RoPEAttention` uses them, and Linen or hand-writt
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -152,7 +153,7 @@ def video_coords(frames: int, height: int, width: int) -> np.ndarray:
     return np.stack([t.ravel(), h.ravel(), w.ravel()], axis=-1).astype(np.int32)
 
 
-def mrope_positions(segments: Sequence[tuple[str, object]], *, spatial_merge_size: int = 2) -> np.ndarray:
+def mrope_positions(segments: Sequence[tuple[str, Any]], *, spatial_merge_size: int = 2) -> np.ndarray:
     """Qwen2-VL M-RoPE position ids for one sequence of text, images and videos: int32 ``[T, 3]`` (t, h, w).
 
     The same ids as Hugging Face's ``Qwen2VLModel.get_rope_index`` (transformers 5) for that layout: text tokens

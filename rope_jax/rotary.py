@@ -12,6 +12,7 @@ heads.
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -72,6 +73,7 @@ def rotate(
     Returns:
         Array shaped like ``x``, dtype ``x.dtype``.
     """
+    x = jnp.asarray(x)
     pairs = cos.shape[-1]
     rotary_dim = 2 * pairs
     if not per_head:  # one angle set for all heads
@@ -206,10 +208,11 @@ class RoPE:
             )
         object.__setattr__(self, "head_dim", head_dim)
         object.__setattr__(self, "theta", _checks.positive("theta", self.theta))
-        object.__setattr__(self, "rotary_dim", _checks.rotary_dim(self.rotary_dim, head_dim))
+        rotary_dim = _checks.rotary_dim(self.rotary_dim, head_dim)
+        object.__setattr__(self, "rotary_dim", rotary_dim)
         object.__setattr__(self, "interleaved", _checks.boolean("interleaved", self.interleaved))
         object.__setattr__(self, "precise_angles", _checks.boolean("precise_angles", self.precise_angles))
-        inv_freq, attention_scaling = self.scaling.frequencies(self.rotary_dim, theta=self.theta)
+        inv_freq, attention_scaling = self.scaling.frequencies(rotary_dim, theta=self.theta)
         object.__setattr__(self, "inv_freq", np.asarray(inv_freq, np.float32))
         object.__setattr__(self, "attention_scaling", float(attention_scaling))
 
@@ -227,7 +230,7 @@ class RoPE:
         """``[rotary_dim // 2]`` frequencies for a sequence of ``length`` (only length-dependent rules care)."""
         if length is None or not self.scaling.length_dependent:
             return self.inv_freq
-        return self.scaling.frequencies(self.rotary_dim, theta=self.theta, length=length)[0]
+        return self.scaling.frequencies(cast(int, self.rotary_dim), theta=self.theta, length=length)[0]
 
     def cos_sin(self, positions: ArrayLike, *, length: ArrayLike | None = None) -> tuple[jax.Array, jax.Array]:
         """cos and sin ``[..., T, P]`` for ``positions [..., T]``, attention scaling included.

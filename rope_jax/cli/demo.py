@@ -61,7 +61,10 @@ def shift_invariance(
     for offset in offsets:
         scores = [
             float(
-                jnp.sum(apply_rope(q, [offset + 5], precise_angles=p) * apply_rope(k, [offset + 2], precise_angles=p))
+                jnp.sum(
+                    apply_rope(q, jnp.asarray([offset + 5]), precise_angles=p)
+                    * apply_rope(k, jnp.asarray([offset + 2]), precise_angles=p)
+                )
             )
             for p in (False, True)
         ]

@@ -65,10 +65,11 @@ def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
         lines.append(f"theta          {rope.theta:g}")
         if rope.scaling.length_dependent:
             lines.append("               frequencies below are those at the original length; they change with it")
-    rotated = 100 * rope.rotary_dim / rope.head_dim
+    rotary_dim = int(rope.rotary_dim or rope.head_dim)
+    rotated = 100 * rotary_dim / rope.head_dim
     lines += [
         f"head dim       {rope.head_dim}",
-        f"rotary dim     {rope.rotary_dim} ({rotated:.0f}% of the head, {rope.rotary_dim // 2} pairs)",
+        f"rotary dim     {rotary_dim} ({rotated:.0f}% of the head, {rotary_dim // 2} pairs)",
         "layout         " + ("interleaved pairs (2i, 2i+1)" if rope.interleaved else "half-split pairs (i, i+P)"),
         f"attn scaling   {rope.attention_scaling:.6f} (applied to cos and sin)",
     ]
@@ -90,7 +91,7 @@ def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
         if original_length:
             row += f" {original_length / wavelength:10.3g}"
         if owner is not None:
-            row += f" {AXES[owner[i]] if rope.num_axes == 3 else owner[i]:>5}"
+            row += f" {AXES[owner[i]] if isinstance(rope, RoPENd) and rope.num_axes == 3 else owner[i]:>5}"
         lines.append(row)
     return "\n".join(lines)
 

@@ -36,13 +36,13 @@ def errors(positions: np.ndarray, inv_freq: np.ndarray, precise: bool) -> tuple[
     )  # mean over positions, worst pair
 
 
-def timing(inv_freq, length=8192, rounds=15) -> dict[str, float]:
+def timing(inv_freq, length=8192, rounds=15) -> dict[bool, float]:
     positions = jnp.arange(2**24 - length, 2**24, dtype=jnp.int32)[None]
     fns = {
         precise: jax.jit(lambda p, precise=precise: rope_jax.rope_angles(p, inv_freq, precise=precise))
         for precise in (False, True)
     }
-    samples = {precise: [] for precise in fns}
+    samples: dict[bool, list[float]] = {precise: [] for precise in fns}
     for fn in fns.values():
         jax.block_until_ready(fn(positions))
     for _ in range(rounds):

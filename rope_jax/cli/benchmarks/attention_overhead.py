@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     for kind in kinds.values():  # compile and warm up
         for name, model in models.items():
             jax.block_until_ready(kind(name, model))
-    samples = {(k, n): [] for k in kinds for n in models}
+    samples: dict[tuple[str, str], list[float]] = {(k, n): [] for k in kinds for n in models}
     for round_index in range(c["rounds"]):
         for kind_name, kind in kinds.items():
             # Whichever variant runs second after another kind of pass runs warmer (measured: ~15% on a decode

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             assert err < 0.05, f"{name} disagrees with rope_jax by {err}"
     bytes_moved = 2 * (q.size + k.size) * q.dtype.itemsize
     iterations = max(1, int(0.2 / _time_once(fns["copy pass"], q, k, positions)))
-    samples = {name: [] for name in fns}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             start = time.perf_counter()
