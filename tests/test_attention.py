@@ -1,4 +1,4 @@
-"""RoPEAttention: the seeds' arguments made executable, plus GQA, masks, packing, decoding and sharding."""
+"""RoPEAttention: the RoPE arguments (relative positions, permutation) made executable, plus GQA, masks, packing, decoding and sharding."""
 
 import chex
 import jax

@@ -1,4 +1,4 @@
-"""The seeds' worked example ("the cat sat on the mat", d = 4, base 10000), computed by the library.
+"""The RoFormer worked example ("the cat sat on the mat", d = 4, base 10000), computed by the library.
 
 Expected values are the chapter's printed tables (4 decimals); the library must reproduce every entry.
 """
