@@ -1,4 +1,4 @@
-"""RoPEAttention: the RoPE arguments (relative positions, permutation) made executable, plus GQA, masks, packing, decoding and sharding."""
+"""RoPEAttention: relative positions and permutation made executable, plus GQA, masks, packing, decoding, sharding."""
 
 import chex
 import jax

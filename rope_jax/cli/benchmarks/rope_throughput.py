@@ -12,7 +12,7 @@ Variants:
     rope_jax          rope_jax.apply_rope (angles per position and pair, one fused rotation).
     rope_jax precise  the same with precise_angles=True.
     cos/sin table     rope_jax.RoPETable: precomputed rows gathered by position (check=False).
-    complex (naive)   the precompute-then-apply complex design: interleaved pairs viewed as complex numbers times exp(i angle).
+    complex (naive)   precompute-then-apply with complex numbers: interleaved pairs times exp(i angle).
     per-element trig  sin/cos evaluated for every element (angles broadcast over heads before the trig).
 """
 
