@@ -35,10 +35,12 @@ from rope_jax.frequencies import (
     YaRN,
 )
 from rope_jax.hf import (
+    MODEL_TYPES,
     SUPPORTED_ROPE_TYPES,
     from_hf_config,
     half_split_to_interleaved,
     interleaved_to_half_split,
+    layer_ropes,
 )
 from rope_jax.nd import (
     RoPENd,
@@ -65,6 +67,7 @@ __version__ = "0.2.0"
 
 # `nn` is deliberately not in __all__: `from rope_jax import *` must not rebind a user's `nn` (flax.linen).
 __all__ = [
+    "MODEL_TYPES",
     "NTK",
     "SCALING_RULES",
     "SUPPORTED_ROPE_TYPES",
@@ -86,6 +89,7 @@ __all__ = [
     "from_hf_config",
     "half_split_to_interleaved",
     "interleaved_to_half_split",
+    "layer_ropes",
     "mixed_frequencies",
     "mrope_frequencies",
     "mrope_positions",

@@ -73,8 +73,14 @@ def test_head_dim_sources():
 
 
 def test_rotary_fraction_sources():
-    assert build(partial_rotary_factor=0.5).rotary_dim == 64
-    assert build(rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25}).rotary_dim == 32
+    # transformers' LLaMA (and ~120 model types sharing its default init) rotates the whole head under plain
+    # RoPE whatever partial_rotary_factor says; models that honour the fraction rotate only that part.
+    assert build(partial_rotary_factor=0.5).rotary_dim == 128
+    assert build(rope_parameters={"rope_type": "default", "partial_rotary_factor": 0.25}).rotary_dim == 128
+    honours = {**LLAMA, "model_type": "stablelm"}
+    assert rope_jax.from_hf_config({**honours, "partial_rotary_factor": 0.5}).rotary_dim == 64
+    assert rope_jax.from_hf_config(honours).rotary_dim == 32  # StableLM's class default: 0.25
+    assert rope_jax.from_hf_config({**LLAMA, "model_type": "phi"}).rotary_dim == 64  # Phi's class default: 0.5
     neox = rope_jax.from_hf_config(
         {"model_type": "gpt_neox", "hidden_size": 6144, "num_attention_heads": 64, "rotary_emb_base": 20000}
     )

@@ -11,11 +11,12 @@ import rope_jax
 from rope_jax.nn import MixedRoPE, RoPEAttention
 
 PUBLIC = {
-    "NTK", "SCALING_RULES", "SUPPORTED_ROPE_TYPES", "Default", "DynamicNTK", "Linear", "Llama3", "LongRoPE",
-    "Proportional", "RoPE", "RoPENd", "RoPETable", "Scaling", "YaRN", "apply_rope", "apply_rope_nd",
+    "MODEL_TYPES", "NTK", "SCALING_RULES", "SUPPORTED_ROPE_TYPES", "Default", "DynamicNTK", "Linear", "Llama3",
+    "LongRoPE", "Proportional", "RoPE", "RoPENd", "RoPETable", "Scaling", "YaRN", "apply_rope", "apply_rope_nd",
     "attention_mask", "axial_frequencies", "from_hf_config", "half_split_to_interleaved",
-    "interleaved_to_half_split", "mixed_frequencies", "mrope_frequencies", "mrope_positions", "nd_angles",
-    "patch_grid_coords", "positions_from_mask", "positions_from_segments", "rope_angles", "rotate", "video_coords",
+    "interleaved_to_half_split", "layer_ropes", "mixed_frequencies", "mrope_frequencies", "mrope_positions",
+    "nd_angles", "patch_grid_coords", "positions_from_mask", "positions_from_segments", "rope_angles", "rotate",
+    "video_coords",
 }  # fmt: skip
 
 

@@ -1,0 +1,223 @@
+"""Turn the audit (model_types.json) into the table rope_jax's loader reads: rope_jax/hf_model_types.json.
+
+    python tools/hf_audit/compact_table.py
+
+The audit (audit_transformers.py, run against an installed transformers) records, per model type, free-text
+findings and the class defaults. This script keeps what the loader needs, in fixed fields, and adds the
+hand-read rules that text cannot carry (which layers skip RoPE, legacy per-layer forms). Fields of an entry:
+
+    group        the audit's behaviour group
+    layout       "half" | "interleaved" | "rope_interleave" (the config key decides, default True)
+    defaults     the config class's RoPE parameters when config.json names none (flat, or per layer type)
+    theta_key    where a legacy theta lives (default "rope_theta"; GPT-NeoX: "rotary_emb_base")
+    partial_key  where a legacy rotary fraction lives (default "partial_rotary_factor"; GPT-NeoX: "rotary_pct")
+    rotary_dim_key  an absolute rotated-feature count (GPT-J, CodeGen, MiniMax-M2)
+    default_ignores_partial  true where plain ("default") RoPE rotates the whole head whatever the fraction
+    head_dim_key the head dim of the RoPE ("qk_rope_head_dim" for MLA); else head_dim or hidden / heads
+    legacy_layers  "gemma3" | "olmo3": how a flat legacy config splits into sliding / full layer types
+    full_every   [config key or null, default N, offset]: default layer_types, full when (i + offset) % N == 0
+    nope         which layers skip RoPE: "no_rope_layers", "sliding_only", "sliding_only_if_window",
+                 "sliding_only_else_none", "full_only", "layer_rope_theta"
+    yarn_is_longrope  Phi-3's configuration maps "yarn" (and "su") to LongRoPE
+    text_config  the settings live under text_config (multimodal wrappers); text_model_type names its type
+    qk           what else touches q/k outside RoPE (query scaling, norms), for porters
+    unsupported  why rope_jax refuses this model type (a clear error beats a silently wrong rotation)
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+OUT = ROOT / "rope_jax" / "hf_model_types.json"
+DOCS = ROOT / "docs" / "model_types.md"
+
+NOPE = {
+    "smollm3": "no_rope_layers",
+    "llama4_text": "no_rope_layers",
+    "cohere2": "sliding_only_else_none",
+    "cohere2_moe": "sliding_only_else_none",
+    "exaone4": "sliding_only_if_window",
+    "exaone_moe": "sliding_only_if_window",
+    "kolibri1": "sliding_only_if_window",
+    "afmoe": "sliding_only",
+    "flint": "sliding_only",
+    "lara_mini": "sliding_only",
+    "olmo_hybrid": "full_only",
+    "granite_swa": "layer_rope_theta",
+    "granitemoe_swa": "layer_rope_theta",
+}
+FULL_EVERY = {  # default layer_types when config.json gives none
+    "gemma3_text": ["sliding_window_pattern", 6, 1],
+    "gemma3n_text": ["sliding_window_pattern", 5, 1],
+    "embedding_gemma2_text": ["sliding_window_pattern", 6, 1],
+    "olmo3": [None, 4, 1],
+    "cohere2": ["sliding_window_pattern", 4, 1],
+    "cohere2_moe": ["sliding_window_pattern", 4, 1],
+    "exaone4": ["sliding_window_pattern", 4, 1],
+    "exaone_moe": ["sliding_window_pattern", 4, 1],
+    "granite_swa": [None, 4, 0],
+    "granitemoe_swa": [None, 4, 0],
+}
+LEGACY_LAYERS = {
+    "gemma3_text": "gemma3",
+    "gemma3n_text": "gemma3",
+    "embedding_gemma2_text": "gemma3",
+    "olmo3": "olmo3",
+}
+UNSUPPORTED = {
+    "nanochat": "it rotates by minus the angle (rotate_half = cat(x2, -x1))",
+    "deepseek_v4": "it rotates the last rope_dim features with separate main/compress thetas",
+    "mistral_large4": "its rotary module holds a learned alpha that comes from the checkpoint, not the config",
+    "mistral_large4_text": "its rotary module holds a learned alpha that comes from the checkpoint, not the config",
+    "phimoe": "it scales cos/sin by short/long mscale instead of the LongRoPE attention factor",
+    "ernie4_5_vl_moe": "it permutes the M-RoPE frequencies (h/w de-interleaved)",
+    "ernie4_5_vl_moe_text": "it permutes the M-RoPE frequencies (h/w de-interleaved)",
+    "zamba2": "RoPE is off unless use_mem_rope, and head_dim is forced to 2 * hidden / heads",
+    "granitemoehybrid": "RoPE is on only with position_embedding_type='rope'",
+    "beam": "its full-attention layers are NoPE with an attention scaling",
+    "modernbert": "an encoder whose legacy scaling applies to both layer types",
+    "modernbert-decoder": "an encoder whose legacy scaling applies to both layer types",
+}
+
+
+KNOWN_ROPE_TYPES = {"default", "linear", "dynamic", "yarn", "llama3", "longrope", "proportional", "mrope", "su"}
+
+
+def layout(entry: dict) -> str | None:
+    text = entry["layout"]
+    if text.startswith("config:rope_interleave"):
+        return "rope_interleave"
+    if text.startswith("interleaved"):
+        return "interleaved"
+    if text == "half":
+        return "half"
+    return None
+
+
+def compact(name: str, entry: dict) -> dict:
+    keys = entry.get("config_keys") or {}
+    params = keys.get("rope_parameters") or {}
+    rotary = entry.get("rotary_dim", "")
+    group = "wrapper" if entry["role"].startswith("composite") else entry["group"].split("_")[0]
+    out: dict = {"group": group, "layout": layout(entry)}
+    if params:
+        out["defaults"] = params
+    if name.startswith("gpt_neox"):
+        out["theta_key"], out["partial_key"] = "rotary_emb_base", "rotary_pct"
+    if rotary.startswith("absolute `rotary_dim`") or rotary.startswith("partial_rotary_factor = rotary_dim"):
+        out["rotary_dim_key"] = "rotary_dim"
+    if "IGNORES" in rotary or "ignored by default rope" in rotary:
+        out["default_ignores_partial"] = True
+    if rotary.startswith("qk_rope_head_dim"):
+        out["head_dim_key"] = "qk_rope_head_dim"
+    if name in LEGACY_LAYERS:
+        out["legacy_layers"] = LEGACY_LAYERS[name]
+    if name in FULL_EVERY:
+        out["full_every"] = FULL_EVERY[name]
+    if name in NOPE:
+        out["nope"] = NOPE[name]
+    if name.startswith("phi3") or name.startswith("phi4_multimodal"):
+        out["yarn_is_longrope"] = True
+    if entry.get("text_config"):
+        out["text_config"] = True
+        if entry.get("text_config_model_type"):
+            out["text_model_type"] = entry["text_config_model_type"]
+    if entry.get("qk_extras"):
+        out["qk"] = entry["qk_extras"]
+    rope_types = (
+        {params.get("rope_type")}
+        if "rope_type" in params
+        else {value.get("rope_type") for value in params.values() if isinstance(value, dict)}
+    )
+    unknown = rope_types - KNOWN_ROPE_TYPES - {None}
+    if name in UNSUPPORTED:
+        out["unsupported"] = UNSUPPORTED[name]
+    elif unknown:
+        out["unsupported"] = f"its rope type {sorted(unknown)} is a vision RoPE (use rope_jax.RoPENd)"
+    elif entry["group"].startswith(("X_", "U_", "L_")) or out["layout"] is None:
+        out["unsupported"] = entry.get("notes") or entry["layout"]
+    return out
+
+
+def main() -> None:
+    audit = json.loads((HERE / "model_types.json").read_text())
+    table = {}
+    for name, entry in sorted(audit["model_types"].items()):
+        if entry["role"].startswith("non-text"):
+            continue  # vision / audio parts: not loaded from a language model's config
+        table[name] = compact(name, entry)
+    for name, entry in sorted(audit.get("config_only_model_types", {}).items()):
+        base = {"LlamaForCausalLM": "llama", "DeepseekV3ForCausalLM": "deepseek_v3"}.get(
+            entry["runs_on_modeling_class"]
+        )
+        if base in table:
+            table[name] = {**table[base], "defaults": entry["config_keys"].get("rope_parameters") or {}}
+    for legacy in ("RefinedWebModel", "RefinedWeb"):  # the original Falcon releases
+        table[legacy] = {**table["falcon"], "alias_of": "falcon"}
+    result = {"transformers_version": audit["transformers_version"], "model_types": table}
+    OUT.write_text(json.dumps(result, indent=0, sort_keys=True) + "\n")
+    DOCS.write_text(render(result))
+    print(f"{len(table)} model types from transformers {audit['transformers_version']} -> {OUT}, {DOCS}")
+
+
+def _theta(defaults: dict) -> str:
+    if not defaults:
+        return "10000"
+    if "rope_theta" in defaults:
+        return f"{defaults['rope_theta']:g}"
+    return ", ".join(f"{k.split('_')[0]} {v['rope_theta']:g}" for k, v in sorted(defaults.items()) if v)
+
+
+def _rotary(entry: dict) -> str:
+    defaults = entry.get("defaults") or {}
+    if entry.get("rotary_dim_key"):
+        return "`rotary_dim` features"
+    if entry.get("head_dim_key"):
+        return "`qk_rope_head_dim` slice"
+    partial = defaults.get("partial_rotary_factor")
+    key = entry.get("partial_key", "partial_rotary_factor")
+    if entry.get("default_ignores_partial"):
+        return "whole head (default RoPE)"
+    return f"`{key}` (default {partial if partial is not None else 1})"
+
+
+def render(result: dict) -> str:
+    """docs/model_types.md: one row per model type, from the table (regenerated with it)."""
+    table = result["model_types"]
+    layouts = {"half": "(i, i+P)", "interleaved": "(2i, 2i+1)", "rope_interleave": "`rope_interleave` (True)"}
+    lines = [
+        "# Supported Hugging Face model types",
+        "",
+        f"Generated by `python tools/hf_audit/compact_table.py` from the audit of transformers "
+        f"{result['transformers_version']} ({len(table)} model types whose language model uses RoPE). "
+        "`rope_jax.from_hf_config` and `rope_jax.layer_ropes` read `rope_jax/hf_model_types.json`, the same "
+        "table. Pairs: the rotated feature pairs. Rotary: how many features rotate. Theta: the class default when "
+        "config.json names none. Layers: per-layer RoPE or layers without it. Outside RoPE: what else touches "
+        "q/k, for porters (rope_jax applies none of it). A model type outside this table loads with the generic "
+        "rules and a warning naming the layout it assumed (`interleaved=` overrides it).",
+        "",
+        "| model type | group | pairs | rotary | theta | layers | outside RoPE | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in sorted(table.items()):
+        layers = entry.get("nope") or entry.get("legacy_layers") or ""
+        if not layers and entry.get("defaults") and "rope_theta" not in entry["defaults"]:
+            layers = "per layer type"
+        outside = "; ".join(entry.get("qk", [])).replace("|", "/")
+        if len(outside) > 160:
+            outside = outside[:157] + "..."
+        status = "unsupported: " + entry["unsupported"].replace("|", "/")[:120] if entry.get("unsupported") else "yes"
+        if entry.get("text_config"):
+            status += f" (reads `text_config`: {entry.get('text_model_type') or 'text model'})"
+        lines.append(
+            f"| `{name}` | {entry['group']} | {layouts.get(entry['layout'], '?')} | {_rotary(entry)} | "
+            f"{_theta(entry.get('defaults') or {})} | {layers} | {outside} | {status} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
