@@ -277,6 +277,11 @@ def _num_layers(config: dict) -> int | None:
     return None if value is None else _checks.positive_int("num_hidden_layers", value)
 
 
+def num_layers(config: Mapping[str, Any] | str | os.PathLike) -> int | None:
+    """The layer count a config states (``num_hidden_layers``, ``n_layer`` or ``num_layers``), or None."""
+    return _num_layers(_text_config(_load(config)))
+
+
 def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
     if config.get("layer_types"):
         types = list(config["layer_types"])

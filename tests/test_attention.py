@@ -87,6 +87,7 @@ def test_packed_sequences_equal_separate_sequences():
     close(out[:, 5:], attn(b))
 
 
+@pytest.mark.slow
 def test_left_padded_batch_equals_unpadded_rows_in_forward_and_decoding():
     attn = make()
     short, long = inputs(batch=1, length=6, seed=3), inputs(batch=1, length=9, seed=4)
@@ -119,6 +120,7 @@ def test_rope_attention_scaling_is_applied_to_both_q_and_k_like_hugging_face():
     close(attn.attention_weights(x), jax.nn.softmax(logits, axis=-1), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_gradients_and_transformations():
     attn, x = make(), inputs(batch=1, length=5)
     check_grads(lambda a: attn(a), (x,), order=1, modes=["rev"], atol=5e-2, rtol=5e-2)
@@ -204,6 +206,7 @@ def test_decoding_past_the_cache_raises_eagerly_and_under_jit():
         jax.block_until_ready(step(attn, x[:, :3]))
 
 
+@pytest.mark.slow
 def test_decoding_works_with_x64_enabled():
     """Python-int indices become int64 under jax_enable_x64; the cache update must not mix index dtypes."""
     with jax.enable_x64(True):

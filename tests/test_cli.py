@@ -63,7 +63,24 @@ def test_help_and_usage_errors():
     assert result.returncode == 2
 
 
+@pytest.mark.slow
 def test_bench_quick(capsys):
     assert main(["bench", "--quick"]) == 0
     text = capsys.readouterr().out
     assert "[###] 3/3 attention_overhead" in text and "x copy pass" in text and "overhead" in text
+
+
+def test_inspect_accounts_for_every_layer(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"model_type": "smollm3", "hidden_size": 256, "num_attention_heads": 4, "num_hidden_layers": 8})
+    )
+    assert main(["inspect", str(config)]) == 0
+    assert "no RoPE on layers 3, 7" in capsys.readouterr().out
+
+
+def test_inspect_help_lists_every_rope_type_it_reads(capsys):
+    with pytest.raises(SystemExit):
+        main(["inspect", "--help"])
+    text = capsys.readouterr().out
+    assert all(rope_type in text for rope_type in ("default", "yarn", "llama3", "longrope", "proportional", "ntk"))

@@ -22,6 +22,7 @@ def standard_dtype_promotion():
         yield
 
 
+@pytest.mark.slow
 def test_vit_2d_rope_smoke():
     results = load("vit_2d_rope.py")["main"](["--epochs", "1", "--seeds", "1"])
     assert set(results) == {"none", "learned", "axial", "mixed"}
@@ -54,12 +55,14 @@ def test_linen_model_matches_the_nnx_module_and_is_shift_invariant():
     np.testing.assert_allclose(np.asarray(nnx_attn(x)), np.asarray(out), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_port_hf_model_reproduces_every_fixture_and_a_whole_attention_layer():
     errors = load("port_hf_model.py")["main"]([])
     assert len(errors) >= 17
     assert max(errors.values()) <= 1e-5, errors
 
 
+@pytest.mark.slow
 def test_length_extrapolation_smoke(tmp_path):
     results = load("length_extrapolation.py")["main"](["--steps", "20", "--out", str(tmp_path / "plot.png")])
     assert set(results) == {"none", "RoPE", "linear", "NTK", "dynamic NTK", "YaRN"}

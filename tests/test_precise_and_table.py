@@ -21,6 +21,7 @@ def angle_error(angles, positions, inv_freq) -> np.ndarray:
     st.lists(st.integers(-(2**24), 2**24), min_size=1, max_size=16),
     st.lists(st.floats(2.0**-30, 4.0, width=32), min_size=1, max_size=8),
 )
+@pytest.mark.slow
 def test_precise_angles_within_1e6_rad_up_to_2_pow_24(positions, inv_freq):
     inv_freq = np.asarray(inv_freq, np.float32)
     angles = rope_jax.rope_angles(jnp.asarray(positions, jnp.int32), inv_freq, precise=True)
@@ -48,6 +49,7 @@ def test_plain_float32_angles_show_the_documented_error():
     assert at(np.arange(2**24 - 256, 2**24)) > 0.3  # ~0.5 rad at 1.6e7
 
 
+@pytest.mark.slow
 def test_precise_mode_follows_traced_frequencies():
     """Dynamic NTK computes its frequencies on the fly; the precise mode must still reduce them exactly."""
     rope = rope_jax.RoPE(

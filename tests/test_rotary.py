@@ -32,6 +32,7 @@ def scores(q, k):
     return np.einsum("...tnh,...snh->...nts", np.asarray(q, np.float64), np.asarray(k, np.float64))
 
 
+@pytest.mark.slow
 @given(layouts(), st.integers(0, 2**12), st.booleans(), st.integers(0, 2**31 - 1))
 def test_matches_float64_reference(layout, offset, float_positions, seed):
     head_dim, rotary_dim, interleaved = layout
@@ -62,6 +63,7 @@ def test_scores_depend_only_on_relative_position(layout, m, n, shift, seed):
     np.testing.assert_allclose(score(m, n), score(m + shift, n + shift), atol=tolerance, rtol=0)
 
 
+@pytest.mark.slow
 @given(layouts(), st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]), st.integers(0, 2**31 - 1))
 def test_position_zero_is_identity_and_norms_are_preserved(layout, dtype, seed):
     head_dim, rotary_dim, interleaved = layout

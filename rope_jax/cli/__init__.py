@@ -87,4 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["demo", *(argv or sys.argv[1:])])
-    return {"demo": _demo, "inspect": _inspect, "bench": _bench}[args.command](args)
+    try:
+        return {"demo": _demo, "inspect": _inspect, "bench": _bench}[args.command](args)
+    except BrokenPipeError:  # `rope-jax inspect ... | head`: the reader left, nothing went wrong here
+        sys.stderr.close()
+        return 0

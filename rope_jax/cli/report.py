@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 
 from rope_jax.frequencies import SCALING_RULES
-from rope_jax.hf import from_hf_config, original_context_length, rope_layer_types
+from rope_jax.hf import from_hf_config, layer_ropes, num_layers, original_context_length, rope_layer_types
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
 
@@ -96,17 +96,47 @@ def describe(rope: RoPE | RoPENd, original_length: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 4] -> '0-2, 4'."""
+    spans: list[list[int]] = []
+    for i in indices:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
 def inspect_config(name_or_path: str) -> tuple[str, list[tuple[str | None, RoPE | RoPENd]]]:
-    """Full ``inspect`` text for a preset or path, plus the RoPE objects it describes."""
+    """Full ``inspect`` text for a preset or path, plus the RoPE objects it describes.
+
+    With a layer count in the config, every layer is accounted for (:func:`rope_jax.layer_ropes`): which
+    layers share which RoPE and which apply none. Otherwise one section per layer type.
+    """
     config, label = load_config(name_or_path)
     original = original_context_length(config)
-    parts, ropes = [f"config         {label}"], []
-    for layer_type in rope_layer_types(config):
-        rope = from_hf_config(config, layer_type=layer_type)
-        ropes.append((layer_type, rope))
-        if layer_type is not None:
-            parts.append(f"\n[{layer_type}]")
-        parts.append(describe(rope, original))
+    parts = [f"config         {label}"]
+    ropes: list[tuple[str | None, RoPE | RoPENd]] = []
+    if num_layers(config) is not None:
+        per_layer = layer_ropes(config)
+        distinct = list(dict.fromkeys(per_layer))
+        nope = [i for i, rope in enumerate(per_layer) if rope is None]
+        parts.append(f"layers         {len(per_layer)}" + (f"; no RoPE on layers {_ranges(nope)}" if nope else ""))
+        for rope in distinct:
+            if rope is None:
+                continue
+            layers = _ranges([i for i, other in enumerate(per_layer) if other == rope])
+            ropes.append((f"layers {layers}", rope))
+            if len(distinct) > 1:
+                parts.append(f"\n[layers {layers}]")
+            parts.append(describe(rope, original))
+    else:
+        for layer_type in rope_layer_types(config):
+            rope = from_hf_config(config, layer_type=layer_type)
+            ropes.append((layer_type, rope))
+            if layer_type is not None:
+                parts.append(f"\n[{layer_type}]")
+            parts.append(describe(rope, original))
     if original:
         parts.append(
             f"\nturns/ctx: full turns of each pair over {original} positions (the original context); "
