@@ -194,6 +194,15 @@ def _original_length(params: Mapping[str, Any], config: Mapping[str, Any], rope_
     )
 
 
+def _extension_fields(rope_type: str, params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The pre-training length and the factor of a context-extension rule (YaRN, LongRoPE) as HF reads them."""
+    original = _original_length(params, config, rope_type)
+    return {
+        "original_max_position_embeddings": original,
+        "factor": _implied_factor(params, config, original, rope_type),
+    }
+
+
 def _implied_factor(params: Mapping[str, Any], config: Mapping[str, Any], original: int, rope_type: str) -> float:
     """The config's ``factor``; when missing or null, ``max_position_embeddings / original`` as in HF."""
     if params.get("factor") is not None:
@@ -383,11 +392,7 @@ class YaRN(Scaling):
 
     @classmethod
     def _hf_derived(cls, params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-        original = _original_length(params, config, cls.rope_type)
-        return {
-            "original_max_position_embeddings": original,
-            "factor": _implied_factor(params, config, original, cls.rope_type),
-        }
+        return _extension_fields(cls.rope_type, params, config)
 
     def _attention_factor(self) -> float:
         if self.attention_factor is not None:
@@ -522,11 +527,7 @@ class LongRoPE(Scaling):
 
     @classmethod
     def _hf_derived(cls, params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-        original = _original_length(params, config, cls.rope_type)
-        return {
-            "original_max_position_embeddings": original,
-            "factor": _implied_factor(params, config, original, cls.rope_type),
-        }
+        return _extension_fields(cls.rope_type, params, config)
 
     def _frequencies(self, rotary_dim: int, theta: float, length: ArrayLike | None) -> Frequencies:
         pairs = rotary_dim // 2
