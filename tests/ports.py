@@ -25,7 +25,18 @@ from rope_jax.positions import attention_mask as make_mask
 from rope_jax.positions import positions_from_mask
 
 PORTS = pathlib.Path(__file__).parent / "fixtures" / "ports"
-FAMILIES = ("llama3.1", "qwen2.5", "qwen3", "phi3.5", "gpt-neox", "gemma3", "cohere", "deepseek-v3")
+FAMILIES = (
+    "llama3.1",
+    "qwen2.5",
+    "qwen3",
+    "phi3.5",
+    "gpt-neox",
+    "gemma3",
+    "gemma3-sliding",
+    "cohere",
+    "glm",
+    "deepseek-v3",
+)
 F32 = jnp.float32
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -111,13 +122,90 @@ class NeoXMLP(nnx.Module):
         return self.down(ACTIVATIONS[self.activation](self.up(x)))
 
 
-class MLA(nnx.Module):
+class CachedAttention(nnx.Module):
+    """The KV cache and masked softmax attention shared by the attentions built here from the pure functions
+    (not ``RoPEAttention``): same call and cache contract as ``RoPEAttention`` (keys cached already rotated),
+    plus an optional sliding window over cache slots (Hugging Face's: key slot s is seen from query slot t when
+    ``0 <= t - s < window``)."""
+
+    def _setup_cache(self, heads: int, key_dim: int, value_dim: int, window: int | None) -> None:
+        self.heads, self.key_dim, self.value_dim, self.window = heads, key_dim, value_dim, window
+        self.cached_key: nnx.Cache | None = nnx.data(None)
+        self.cached_value: nnx.Cache | None = nnx.data(None)
+        self.cached_mask: nnx.Cache | None = nnx.data(None)
+        self.cache_index: nnx.Cache | None = nnx.data(None)
+
+    def init_cache(self, batch_size: int, max_length: int) -> None:
+        keys, values = (
+            (batch_size, max_length, self.heads, self.key_dim),
+            (batch_size, max_length, self.heads, self.value_dim),
+        )
+        self.cached_key = nnx.Cache(jnp.zeros(keys, F32))
+        self.cached_value = nnx.Cache(jnp.zeros(values, F32))
+        self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
+        self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+
+    def _positions(self, new_mask: jax.Array, decode: bool) -> jax.Array:
+        positions = positions_from_mask(new_mask)
+        if decode:
+            positions = positions + self.cached_mask[...].sum(axis=-1, dtype=jnp.int32)[:, None]
+        return positions
+
+    def _attend(self, q, k, v, new_mask, decode: bool, scale: float) -> jax.Array:
+        """q ``[B, T, N, Hk]``, k ``[B, T, K, Hk]``, v ``[B, T, K, Hv]`` -> ``[B, T, N * Hv]``."""
+        length = q.shape[1]
+        if decode:
+            slot, zero = self.cache_index[...], jnp.zeros((), jnp.int32)
+            k = jax.lax.dynamic_update_slice(self.cached_key[...], k, (zero, slot, zero, zero))
+            v = jax.lax.dynamic_update_slice(self.cached_value[...], v, (zero, slot, zero, zero))
+            key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (zero, slot))
+            self.cached_key[...], self.cached_value[...], self.cached_mask[...] = k, v, key_mask
+            self.cache_index[...] = slot + length
+        else:
+            slot, key_mask = jnp.zeros((), jnp.int32), new_mask
+        mask = make_mask(length, k.shape[1], causal=True, key_mask=key_mask, query_offset=slot)
+        if self.window is not None:
+            distance = (slot + jnp.arange(length, dtype=jnp.int32))[:, None] - jnp.arange(k.shape[1], dtype=jnp.int32)
+            mask = mask & (distance < self.window)
+        groups = q.shape[2] // k.shape[2]
+        k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
+        logits = jnp.einsum("btnh,bsnh->bnts", q, k) * jnp.asarray(scale, F32)
+        logits = jnp.where(mask, logits, jnp.finfo(F32).min)
+        out = jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1), v)
+        return out.reshape(*out.shape[:2], -1)
+
+
+class GemmaSlidingAttention(CachedAttention):
+    """Gemma 3 attention from the pure functions, with its sliding window (RoPEAttention has none yet): GQA,
+    q/k RMS norm with 1 + w, softmax scale ``query_pre_attn_scalar ** -0.5``."""
+
+    def __init__(self, w: dict[str, np.ndarray], prefix: str, config: dict, rope: rope_jax.RoPE, window: int | None):
+        self.n, self.kv, self.h = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
+        self.q, self.k = Dense(w[f"{prefix}q_proj.weight"]), Dense(w[f"{prefix}k_proj.weight"])
+        self.v, self.o = Dense(w[f"{prefix}v_proj.weight"]), Dense(w[f"{prefix}o_proj.weight"])
+        eps = config["rms_norm_eps"]
+        self.q_norm = RMSNorm(w[f"{prefix}q_norm.weight"], eps, offset=1.0)
+        self.k_norm = RMSNorm(w[f"{prefix}k_norm.weight"], eps, offset=1.0)
+        self.rope, self.scale = rope, config["query_pre_attn_scalar"] ** -0.5
+        self._setup_cache(self.kv, self.h, self.h, window)
+
+    def __call__(self, x, positions=None, *, attention_mask=None, decode=False):
+        batch, length = x.shape[:2]
+        q = self.q_norm(self.q(x).reshape(batch, length, self.n, self.h))
+        k = self.k_norm(self.k(x).reshape(batch, length, self.kv, self.h))
+        v = self.v(x).reshape(batch, length, self.kv, self.h)
+        new_mask = jnp.ones((batch, length), bool) if attention_mask is None else jnp.asarray(attention_mask, bool)
+        positions = self._positions(new_mask, decode) if positions is None else positions
+        out = self._attend(self.rope(q, positions), self.rope(k, positions), v, new_mask, decode, self.scale)
+        return self.o(out)
+
+
+class MLA(CachedAttention):
     """DeepSeek-V3 multi-head latent attention from the pure functions: low-rank q and kv, RoPE on a separate
-    ``qk_rope_head_dim`` slice whose key is shared by all heads, softmax scale times mscale squared. Same call
-    and KV cache contract as ``RoPEAttention`` (keys cached already rotated, expanded per head)."""
+    ``qk_rope_head_dim`` slice whose key is shared by all heads, softmax scale times mscale squared. Its cache
+    holds the expanded, rotated keys per head (simple, not the compressed latent)."""
 
     def __init__(self, w: dict[str, np.ndarray], prefix: str, config: dict, rope: rope_jax.RoPE):
-        self.heads = config["num_attention_heads"]
         self.nope, self.rope_dim = config["qk_nope_head_dim"], config["qk_rope_head_dim"]
         self.v_dim, self.kv_rank = config["v_head_dim"], config["kv_lora_rank"]
         self.q_a = Dense(w[f"{prefix}q_a_proj.weight"])
@@ -134,16 +222,7 @@ class MLA(nnx.Module):
             mscale = 0.1 * params["mscale_all_dim"] * math.log(params["factor"]) + 1.0
             scale *= mscale * mscale
         self.scale = scale
-        self.cached_key: nnx.Cache | None = nnx.data(None)
-        self.cached_value: nnx.Cache | None = nnx.data(None)
-        self.cached_mask: nnx.Cache | None = nnx.data(None)
-        self.cache_index: nnx.Cache | None = nnx.data(None)
-
-    def init_cache(self, batch_size: int, max_length: int) -> None:
-        self.cached_key = nnx.Cache(jnp.zeros((batch_size, max_length, self.heads, self.nope + self.rope_dim), F32))
-        self.cached_value = nnx.Cache(jnp.zeros((batch_size, max_length, self.heads, self.v_dim), F32))
-        self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
-        self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+        self._setup_cache(config["num_attention_heads"], self.nope + self.rope_dim, self.v_dim, None)
 
     def __call__(self, x, positions=None, *, attention_mask=None, decode=False):
         batch, length = x.shape[:2]
@@ -155,27 +234,11 @@ class MLA(nnx.Module):
         k_pass, v = kv[..., : self.nope], kv[..., self.nope :]
         k_rot = compressed[..., self.kv_rank :][:, :, None, :]  # one rope key for all heads
         new_mask = jnp.ones((batch, length), bool) if attention_mask is None else jnp.asarray(attention_mask, bool)
-        if positions is None:
-            positions = positions_from_mask(new_mask)
-            if decode:
-                positions = positions + self.cached_mask[...].sum(axis=-1, dtype=jnp.int32)[:, None]
+        positions = self._positions(new_mask, decode) if positions is None else positions
         q = jnp.concatenate([q_pass, self.rope(q_rot, positions)], axis=-1)
         k_rot = jnp.broadcast_to(self.rope(k_rot, positions), (batch, length, self.heads, self.rope_dim))
         k = jnp.concatenate([k_pass, k_rot], axis=-1)
-        if decode:
-            slot, zero = self.cache_index[...], jnp.zeros((), jnp.int32)
-            k = jax.lax.dynamic_update_slice(self.cached_key[...], k, (zero, slot, zero, zero))
-            v = jax.lax.dynamic_update_slice(self.cached_value[...], v, (zero, slot, zero, zero))
-            key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (zero, slot))
-            self.cached_key[...], self.cached_value[...], self.cached_mask[...] = k, v, key_mask
-            self.cache_index[...] = slot + length
-            mask = make_mask(length, k.shape[1], causal=True, key_mask=key_mask, query_offset=slot)
-        else:
-            mask = make_mask(length, length, causal=True, key_mask=new_mask)
-        logits = jnp.einsum("btnh,bsnh->bnts", q, k) * jnp.asarray(self.scale, F32)
-        logits = jnp.where(mask, logits, jnp.finfo(F32).min)
-        out = jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1), v)
-        return self.o(out.reshape(batch, length, self.heads * self.v_dim))
+        return self.o(self._attend(q, k, v, new_mask, decode, self.scale))
 
 
 class Block(nnx.Module):
@@ -261,10 +324,21 @@ def rope_attention(config: dict, w: dict, prefix: str, rope, **kwargs) -> RoPEAt
     return hf_weights.load_attention_params(attn, params)
 
 
-def build(family: str, *, cohere_half_split: bool = False) -> tuple[CausalLM, dict, dict[str, np.ndarray]]:
+def adjacent_pairs_rope(config: dict, half_split: bool):
+    """Cohere's and GLM's RoPE: Hugging Face rotates adjacent pairs (2i, 2i + 1) there. With ``half_split`` the
+    same frequencies on half-split pairs, for q/k weights permuted with ``to_half_split``."""
+    rope = rope_jax.from_hf_config(config)
+    if half_split:
+        return dataclasses.replace(rope, interleaved=False)
+    if not rope.interleaved:
+        rope = dataclasses.replace(rope, interleaved=True)  # LOADER-FIX: cohere/glm adjacent pairs
+    return rope
+
+
+def build(family: str, *, half_split: bool = False) -> tuple[CausalLM, dict, dict[str, np.ndarray]]:
     """The rope_jax model of one family, its fixture meta and arrays.
 
-    ``cohere_half_split``: load Cohere's q/k weights permuted to half-split pairs and rotate with a half-split
+    ``half_split`` (Cohere, GLM): load the q/k weights permuted to half-split pairs and rotate with a half-split
     RoPE instead of rotating adjacent pairs (same scores; the layout Hugging Face uses for LLaMA).
     """
     meta, arrays, w = load(family)
@@ -295,33 +369,33 @@ def build(family: str, *, cohere_half_split: bool = False) -> tuple[CausalLM, di
     head = w.get("lm_head.weight", embed)
     blocks = []
     if family == "cohere":
-        rope = rope_jax.from_hf_config(config)
-        if cohere_half_split:
-            rope = dataclasses.replace(rope, interleaved=False)
-        elif not rope.interleaved:
-            rope = dataclasses.replace(rope, interleaved=True)  # LOADER-FIX: cohere/glm adjacent pairs
+        rope = adjacent_pairs_rope(config, half_split)
         eps = config["layer_norm_eps"]
         for i in layers:
             p = f"model.layers.{i}."
-            attn = rope_attention(config, w, f"{p}self_attn.", rope, to_half_split=cohere_half_split)
+            attn = rope_attention(config, w, f"{p}self_attn.", rope, to_half_split=half_split)
             norms = [LayerNorm(w[f"{p}input_layernorm.weight"], None, eps)]
             blocks.append(Block("parallel_shared", attn, GatedMLP(w, f"{p}mlp.", act), norms))
         final = LayerNorm(w["model.norm.weight"], None, eps)
         return CausalLM(embed, blocks, final, head, logit_scale=config["logit_scale"]), meta, arrays
 
     eps = config["rms_norm_eps"]
-    if family == "gemma3":
+    if family.startswith("gemma3"):
         for i in layers:
             p = f"model.layers.{i}."
-            rope = rope_jax.from_hf_config(config, layer_type=config["layer_types"][i])
-            attn = rope_attention(
-                config,
-                w,
-                f"{p}self_attn.",
-                rope,
-                norm_offset=1.0,
-                softmax_scale=config["query_pre_attn_scalar"] ** -0.5,
-            )
+            layer_type = config["layer_types"][i]
+            rope = rope_jax.from_hf_config(config, layer_type=layer_type)
+            if family == "gemma3-sliding" and layer_type == "sliding_attention":
+                attn = GemmaSlidingAttention(w, f"{p}self_attn.", config, rope, window=config["sliding_window"])
+            else:
+                attn = rope_attention(
+                    config,
+                    w,
+                    f"{p}self_attn.",
+                    rope,
+                    norm_offset=1.0,
+                    softmax_scale=config["query_pre_attn_scalar"] ** -0.5,
+                )
             names = (
                 "input_layernorm",
                 "post_attention_layernorm",
@@ -334,13 +408,13 @@ def build(family: str, *, cohere_half_split: bool = False) -> tuple[CausalLM, di
         scale = float(np.float32(config["hidden_size"] ** 0.5))  # HF keeps it as a float32 buffer
         return CausalLM(embed, blocks, final, head, embed_scale=scale), meta, arrays
 
-    rope = rope_jax.from_hf_config(config)
+    rope = adjacent_pairs_rope(config, half_split) if family == "glm" else rope_jax.from_hf_config(config)
     for i in layers:
         p = f"model.layers.{i}."
         if family == "deepseek-v3":
             attn = MLA(w, f"{p}self_attn.", config, rope)
         else:
-            attn = rope_attention(config, w, f"{p}self_attn.", rope)
+            attn = rope_attention(config, w, f"{p}self_attn.", rope, to_half_split=half_split)
         norms = [RMSNorm(w[f"{p}{n}.weight"], eps) for n in ("input_layernorm", "post_attention_layernorm")]
         blocks.append(Block("pre", attn, GatedMLP(w, f"{p}mlp.", act), norms))
     return CausalLM(embed, blocks, RMSNorm(w["model.norm.weight"], eps), head), meta, arrays

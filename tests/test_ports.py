@@ -100,13 +100,27 @@ def test_gemma3_layers_rotate_with_their_own_rope():
     assert full.rope_type == "linear" and full.theta == 1000000.0
 
 
-def test_cohere_with_weights_permuted_to_half_split_pairs():
-    """Cohere rotates adjacent pairs; permuting its q/k weights (hf_weights to_half_split) and rotating half-split
-    pairs instead gives the same logits."""
-    lm, _, arrays = ports.build("cohere", cohere_half_split=True)
+@pytest.mark.parametrize("family", ["cohere", "glm"])
+def test_adjacent_pair_models_with_weights_permuted_to_half_split_pairs(family):
+    """Cohere and GLM rotate adjacent pairs (GLM only the first half of each head); permuting their q/k weights
+    (hf_weights to_half_split) and rotating half-split pairs instead gives the same logits."""
+    lm, _, arrays = ports.build(family, half_split=True)
     assert not lm.blocks[0].attn.rope.interleaved
     out = np.asarray(lm(arrays["prompt"], arrays["offset_positions"]))
     assert ports.relative_error(out, arrays["offset_logits"]) <= TOLERANCE
+
+
+def test_gemma3_small_window_really_slides():
+    """gemma3-sliding has the same weights as gemma3 and a 5-token window: HF's logits differ once the prompt is
+    longer than the window, and the sliding model above reproduces them."""
+    _, _, full = model("gemma3")
+    _, meta, sliding = model("gemma3-sliding")
+    window = meta["config"]["sliding_window"]
+    np.testing.assert_array_equal(
+        full["weights/model.embed_tokens.weight"], sliding["weights/model.embed_tokens.weight"]
+    )
+    assert ports.relative_error(sliding["prompt_logits"][:, :window], full["prompt_logits"][:, :window]) < 1e-6
+    assert ports.relative_error(sliding["prompt_logits"][:, window:], full["prompt_logits"][:, window:]) > 1e-2
 
 
 def test_deepseek_rope_slice_is_interleaved():
