@@ -107,6 +107,11 @@ def split_fused_qkv(
     head_dim = _checks.positive_int("head_dim", head_dim)
     num_kv_heads = num_heads if num_kv_heads is None else _checks.positive_int("num_kv_heads", num_kv_heads)
     _checks.one_of("layout", layout, _LAYOUTS)
+    if layout == "per_head" and num_kv_heads != num_heads:
+        raise ValueError(
+            f"layout 'per_head' packs one k and one v head per query head, so num_kv_heads must equal num_heads "
+            f"({num_heads}); got {num_kv_heads}."
+        )
     array = _array(weight, "weight")
     q_rows, kv_rows = num_heads * head_dim, num_kv_heads * head_dim
     _check_rows(
@@ -117,11 +122,6 @@ def split_fused_qkv(
     )
     if layout == "concatenated":
         return array[:q_rows], array[q_rows : q_rows + kv_rows], array[q_rows + kv_rows :]
-    if num_kv_heads != num_heads:
-        raise ValueError(
-            f"layout 'per_head' packs one k and one v head per query head, so num_kv_heads must equal num_heads "
-            f"({num_heads}); got {num_kv_heads}."
-        )
     heads = array.reshape(num_heads, 3, head_dim, *array.shape[1:])
     q, k, v = (heads[:, i].reshape(q_rows, *array.shape[1:]) for i in range(3))
     return q, k, v
