@@ -128,3 +128,16 @@ def test_deepseek_rope_slice_is_interleaved():
     rope = rope_jax.from_hf_config(meta["config"])
     assert meta["config"]["rope_interleave"] and rope.interleaved
     assert rope.head_dim == rope.rotary_dim == meta["config"]["qk_rope_head_dim"]
+
+
+@pytest.mark.parametrize("family", ports.FAMILIES)
+def test_hub_style_config_gives_the_same_rope(family):
+    """The config as the Hub spells it (rope_theta / rope_scaling, rotary_pct, rope_local_base_freq) and as
+    transformers 5 writes it (rope_parameters) build the same RoPE for every layer type."""
+    _, meta, _ = model(family)
+    for layer_type in sorted(set(meta["config"].get("layer_types") or [None]), key=str):
+        hub = rope_jax.from_hf_config(meta["hub_config"], layer_type=layer_type)
+        saved = rope_jax.from_hf_config(meta["config"], layer_type=layer_type)
+        assert hub == saved
+        np.testing.assert_array_equal(hub.inv_freq, saved.inv_freq)
+        assert hub.attention_scaling == saved.attention_scaling
