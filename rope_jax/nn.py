@@ -19,6 +19,7 @@ from rope_jax._checks import raise_if
 from rope_jax.nd import apply_rope_nd, mixed_frequencies
 from rope_jax.positions import attention_mask as make_mask
 from rope_jax.positions import positions_from_mask, positions_from_segments
+from rope_jax.rotary import RoPE
 
 __all__ = ["MixedRoPE", "PositionalRotation", "RoPEAttention", "rope_attention_fn"]
 
@@ -164,6 +165,7 @@ def rope_attention_fn(
 # ------------------------------------------------------------------------------------------ RoPEAttention
 
 _IMPLEMENTATIONS = (None, "xla", "cudnn")
+_CACHE_MODES = ("rotated", "unrotated")
 
 
 def _raise_cache_full(slot: jax.Array, new_tokens: int, max_length: int) -> None:
@@ -191,6 +193,9 @@ class RoPEAttention(nnx.Module):
         rope: The RoPE to apply, or None.
         use_bias: Bias in the q/k/v/o projections.
         qk_norm: RMS-normalise q and k per head before the rotation (Qwen3, Gemma 3, OLMo 2).
+        sliding_window: W, or None for full attention: every query sees only its last W keys, itself included
+            (key slots ``q - W < k <= q``, Hugging Face's convention for Mistral, Gemma 2/3, gpt-oss), in the full
+            forward and in decoding, where the cache becomes a ring of W slots.
         softmax_scale: Logit scale; default ``head_dim ** -0.5`` (DeepSeek-V3 multiplies it by mscale squared).
         implementation: ``None`` (let JAX choose), ``"xla"`` or ``"cudnn"``.
         dtype, param_dtype, precision: As for ``nnx.Linear``.
@@ -202,7 +207,9 @@ class RoPEAttention(nnx.Module):
 
     Decoding: ``init_cache(batch_size, max_length)`` once (outside jit), then calls with ``decode=True`` append to
     the cache - a prompt first (with its ``attention_mask`` if left-padded), then one token at a time. Keys are
-    cached already rotated. ``reset_cache()`` empties it.
+    cached already rotated. ``reset_cache()`` empties it. ``init_cache`` also builds the caches of long-running
+    generation: a sliding-window ring, attention sinks that re-position the kept keys, and unrotated keys
+    rotated at read time (see :meth:`init_cache`).
     """
 
     def __init__(
@@ -215,6 +222,7 @@ class RoPEAttention(nnx.Module):
         rope: PositionalRotation | None = None,
         use_bias: bool = False,
         qk_norm: bool = False,
+        sliding_window: int | None = None,
         softmax_scale: float | None = None,
         implementation: Literal["xla", "cudnn"] | None = None,
         dtype: Any = None,
@@ -264,6 +272,7 @@ class RoPEAttention(nnx.Module):
             head_dim,
         )
         self.rope: PositionalRotation | None = rope
+        self.sliding_window = None if sliding_window is None else _checks.positive_int("sliding_window", sliding_window)
         self.softmax_scale = (
             head_dim**-0.5 if softmax_scale is None else _checks.positive("softmax_scale", softmax_scale)
         )
@@ -281,6 +290,9 @@ class RoPEAttention(nnx.Module):
         self.cached_value: nnx.Cache[jax.Array] | None = nnx.data(None)
         self.cached_mask: nnx.Cache[jax.Array] | None = nnx.data(None)
         self.cache_index: nnx.Cache[jax.Array] | None = nnx.data(None)
+        self.cached_position: nnx.Cache[jax.Array] | None = nnx.data(None)  # [B, S]; not in the plain cache
+        self.cache_mode = "rotated"
+        self.cache_sinks: int | None = None
 
     # ----------------------------------------------------------------------------------------- pieces
 
@@ -364,9 +376,15 @@ class RoPEAttention(nnx.Module):
             real = jnp.asarray(segment_ids) > 0
             key_mask = real if key_mask is None else key_mask & real
         mask = make_mask(
-            length, length, causal=causal, key_mask=key_mask, query_segments=segment_ids, key_segments=segment_ids
+            length,
+            length,
+            causal=causal,
+            key_mask=key_mask,
+            query_segments=segment_ids,
+            key_segments=segment_ids,
+            sliding_window=self.sliding_window,
         )
-        return q, k, v, mask, key_mask is None and segment_ids is None
+        return q, k, v, mask, key_mask is None and segment_ids is None and self.sliding_window is None
 
     # ------------------------------------------------------------------------------------------- calls
 
@@ -409,16 +427,81 @@ class RoPEAttention(nnx.Module):
 
     # ------------------------------------------------------------------------------------------ cache
 
-    def init_cache(self, batch_size: int, max_length: int, *, dtype: Any = None) -> None:
-        """Allocate an empty KV cache for ``batch_size`` rows of up to ``max_length`` tokens (call outside jit)."""
+    def init_cache(
+        self,
+        batch_size: int,
+        max_length: int,
+        *,
+        dtype: Any = None,
+        mode: Literal["rotated", "unrotated"] = "rotated",
+        sinks: int | None = None,
+    ) -> None:
+        """Allocate an empty KV cache for ``batch_size`` rows (call outside jit).
+
+        Which cache:
+
+        * Default (full attention, ``mode="rotated"``, no sinks): ``max_length`` slots holding rotated keys, as
+          Hugging Face; decoding past ``max_length`` tokens raises.
+        * ``sliding_window=W`` on the layer: ``min(max_length, W)`` slots. With ``max_length >= W`` they form a
+          ring: each new token overwrites the one that just left the window, memory stays O(W) and positions grow
+          without bound.
+        * ``sinks=S`` (StreamingLLM attention sinks, llama.cpp context shift): the first S tokens stay, the rest
+          of the ``max_length`` slots keep the most recent tokens, the oldest evicted first. Positions are ranks in
+          the cache (``0 .. n - 1``), so they never leave the trained range: each key is stored as written and
+          attention reads it moved to its current rank by one :meth:`RoPE.shift`, which equals a fresh prefill of
+          ``sinks + kept tokens`` (no rounding piles up over evictions). Calls take at most ``max_length - S``
+          tokens and no ``attention_mask`` (padding would become the sinks).
+        * ``mode="unrotated"``: caches raw keys and rotates every cached key at read time with the frequencies of
+          the current length, so length-dependent rules (dynamic NTK, LongRoPE) see one consistent context, and
+          sinks need no shift. Costs one rotation of the whole cache per step.
+
+        The caches other than the default need 1D positions and, for sinks or ``"unrotated"``, a
+        :class:`rope_jax.RoPE` (or no RoPE).
+
+        Args:
+            batch_size: Rows B.
+            max_length: Cache slots (see above).
+            dtype: Cache dtype (default: the layer's dtype, else its param dtype).
+            mode: ``"rotated"`` (default) or ``"unrotated"`` keys.
+            sinks: Attention-sink count S (``1 <= S < max_length``), or None; only for full-attention layers.
+        """
         batch_size = _checks.positive_int("batch_size", batch_size)
         max_length = _checks.positive_int("max_length", max_length)
+        _checks.one_of("mode", mode, _CACHE_MODES)
+        if sinks is not None:
+            sinks = _checks.positive_int("sinks", sinks)
+            if sinks >= max_length:
+                raise ValueError(
+                    f"a cache with sinks={sinks} needs max_length > sinks to keep any recent token, got "
+                    f"max_length={max_length}."
+                )
+            if self.sliding_window is not None:
+                raise ValueError(
+                    f"sinks apply to full-attention layers; this layer has sliding_window={self.sliding_window}, "
+                    "whose ring cache already keeps the last W keys. Pass sinks=None."
+                )
+        if (sinks is not None or mode == "unrotated") and not isinstance(self.rope, (RoPE, type(None))):
+            raise TypeError(
+                f"sinks and mode='unrotated' need a 1D rope_jax.RoPE (shift, length-aware frequencies), got "
+                f"{type(self.rope).__name__}."
+            )
+        rope = self.rope
+        if sinks is not None and mode == "rotated" and isinstance(rope, RoPE) and rope.scaling.length_dependent:
+            raise ValueError(
+                f"sinks with rotated keys move kept keys with RoPE.shift, which the length-dependent "
+                f"{rope.rope_type!r} rule cannot do exactly. Use init_cache(..., mode='unrotated')."
+            )
+        if self.sliding_window is not None:
+            max_length = min(max_length, self.sliding_window)
         dtype = dtype or self.dtype or self.param_dtype
         shape = (batch_size, max_length, self.num_kv_heads, self.head_dim)
         self.cached_key = nnx.Cache(jnp.zeros(shape, dtype))
         self.cached_value = nnx.Cache(jnp.zeros(shape, dtype))
         self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
         self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+        plain = mode == "rotated" and sinks is None and self.sliding_window is None
+        self.cached_position = None if plain else nnx.Cache(jnp.zeros((batch_size, max_length), jnp.int32))
+        self.cache_mode, self.cache_sinks = mode, sinks
 
     def _cache(self, purpose: str) -> tuple[nnx.Cache, nnx.Cache, nnx.Cache, nnx.Cache]:
         """The cache variables (key, value, mask, index), or a clear error naming ``purpose``."""
@@ -428,12 +511,17 @@ class RoPEAttention(nnx.Module):
 
     @property
     def next_position(self) -> jax.Array:
-        """int32 ``[B]``: the position the next decoded token of each row gets (its real tokens so far)."""
-        return self._cache("next_position")[2][...].sum(axis=-1, dtype=jnp.int32)
+        """int32 ``[B]``: the position the next decoded token of each row gets (its real tokens so far; with
+        sinks, the cached tokens, before any eviction the next token causes)."""
+        cached_mask = self._cache("next_position")[2][...]
+        if self.cached_position is None:  # the plain cache holds every token so far
+            return cached_mask.sum(axis=-1, dtype=jnp.int32)
+        return jnp.max(jnp.where(cached_mask, self.cached_position[...] + 1, 0), axis=-1)
 
     def reset_cache(self) -> None:
         """Empty the cache, keeping its shape (usable inside jit)."""
-        for variable in self._cache("reset_cache"):
+        variables = self._cache("reset_cache")
+        for variable in variables if self.cached_position is None else (*variables, self.cached_position):
             variable[...] = jnp.zeros_like(variable[...])
 
     def _decode(self, x: jax.Array, positions: ArrayLike | None, attention_mask_: ArrayLike | None) -> jax.Array:
@@ -442,6 +530,8 @@ class RoPEAttention(nnx.Module):
         max_length = cached_key.shape[1]
         if batch != cached_key.shape[0]:
             raise ValueError(f"x has batch {batch} but the cache was built for {cached_key.shape[0]} rows.")
+        if self.cached_position is not None:
+            return self._decode_ring(x, positions, attention_mask_, self.cached_position)
         slot = cache_index[...]
         raise_if(slot + length > max_length, _raise_cache_full, slot, length, max_length)
         new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
@@ -457,3 +547,76 @@ class RoPEAttention(nnx.Module):
         cache_index[...] = slot + length
         mask = make_mask(length, max_length, causal=True, key_mask=key_mask, query_offset=slot)
         return self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)
+
+    def _decode_ring(
+        self, x: jax.Array, positions: ArrayLike | None, attention_mask_: ArrayLike | None, cached_position: nnx.Cache
+    ) -> jax.Array:
+        """Decoding with a ring of slots (sliding window, sinks) or unrotated keys.
+
+        Token ``t`` (counting padding) lives in slot ``t`` among the sinks, else in ``sinks + (t - sinks) % R``
+        of the ``R`` ring slots. The new tokens attend over the cache as it was plus themselves (a window may
+        still need a key the chunk is about to overwrite); then the last tokens that fit are written.
+        """
+        cached_key, cached_value, cached_mask, cache_index = self._cache("decode=True")
+        batch, length = x.shape[:2]
+        slots, sinks, window = cached_key.shape[1], self.cache_sinks or 0, self.sliding_window
+        ring = slots - sinks
+        if self.cache_sinks is not None:
+            if attention_mask_ is not None:
+                raise ValueError("a cache with sinks takes no attention_mask: padding would become the sinks.")
+            if length > ring:
+                raise ValueError(
+                    f"a cache with {slots} slots and sinks={sinks} takes at most {ring} tokens per call, got {length}."
+                )
+        index = cache_index[...]
+        if self.cache_sinks is None and (window is None or slots < window):  # nothing may be evicted
+            raise_if(index + length > slots, _raise_cache_full, index, length, slots)
+        times = index + jnp.arange(length, dtype=index.dtype)  # [T], padding included
+        new_slots = jnp.where(times < sinks, times, sinks + (times - sinks) % ring)
+        slot = jnp.arange(slots, dtype=index.dtype)
+        slot_times = jnp.where(slot < sinks, slot, index - 1 - (index - 1 - slot) % ring)  # latest token per slot
+
+        stored_keys, written_positions = cached_key[...], cached_position[...]
+        old_keys, old_positions = stored_keys, written_positions
+        if self.cache_sinks is not None:  # positions are ranks: each eviction moves the later tokens back by one
+            evicted = jnp.maximum(index + length - slots, 0)  # so far, this chunk's included
+            old_positions = jnp.broadcast_to(slot_times - jnp.where(slot < sinks, 0, evicted), old_positions.shape)
+            if self.cache_mode == "rotated" and isinstance(self.rope, RoPE):
+                # One shift from the key as written: shifting the stored keys by one at every eviction would
+                # accumulate float32 rounding (keys 2.6e-5 off after 252 evictions; 2.6e-6 this way).
+                old_keys = self.rope.shift(stored_keys, old_positions - written_positions)
+        new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
+        if positions is None:
+            next_position = jnp.max(jnp.where(cached_mask[...], old_positions + 1, 0), axis=-1)
+            positions = next_position[:, None] + positions_from_mask(new_mask)
+        positions = jnp.broadcast_to(jnp.asarray(positions), (batch, length))
+        q, k, v = self._project(x)
+        if self.cache_mode == "rotated":
+            q, k = self._rotate(q, k, positions)
+        keys = jnp.concatenate([old_keys, k.astype(old_keys.dtype)], axis=1)
+        if self.cache_mode == "unrotated" and isinstance(self.rope, RoPE):  # every key at its position, now
+            current_length = jnp.max(positions).astype(jnp.int32) + 1  # what length-dependent rules decide from
+            key_positions = jnp.concatenate([old_positions, positions.astype(jnp.int32)], axis=1)
+            q = self.rope(q, positions, length=current_length)
+            keys = self.rope(keys, key_positions, length=current_length)
+        values = jnp.concatenate([cached_value[...], v.astype(cached_value.dtype)], axis=1)
+
+        key_times = jnp.concatenate([slot_times, times])
+        visible = key_times <= times[:, None]  # [T, S + T]
+        if window is not None:
+            visible = visible & (key_times > times[:, None] - window)
+        if self.cache_sinks is not None:  # the slots this chunk overwrites hold the evicted tokens
+            overwritten = jnp.zeros(slots, bool).at[new_slots].set(True)
+            visible = visible & jnp.concatenate([~overwritten, jnp.ones(length, bool)])
+        key_mask = jnp.concatenate([cached_mask[...], new_mask], axis=1)  # [B, S + T]
+        mask = (visible[None] & key_mask[:, None, :])[:, None]  # [B, 1, T, S + T]
+        out = self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)
+
+        keep = min(length, ring)  # static: a longer chunk's earlier tokens would be overwritten by its later ones
+        write = new_slots[length - keep :]
+        cached_key[...] = stored_keys.at[:, write].set(k[:, length - keep :].astype(stored_keys.dtype))
+        cached_value[...] = cached_value[...].at[:, write].set(v[:, length - keep :].astype(cached_value.dtype))
+        cached_mask[...] = cached_mask[...].at[:, write].set(new_mask[:, length - keep :])
+        cached_position[...] = written_positions.at[:, write].set(positions[:, length - keep :].astype(jnp.int32))
+        cache_index[...] = index + length
+        return out

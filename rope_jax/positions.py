@@ -67,6 +67,7 @@ def attention_mask(
     query_segments: ArrayLike | None = None,
     key_segments: ArrayLike | None = None,
     query_offset: ArrayLike = 0,
+    sliding_window: int | None = None,
 ) -> jax.Array | None:
     """Boolean ``[B or 1, 1, T, S]`` mask (True = attend) for ``jax.nn.dot_product_attention``, or None.
 
@@ -77,16 +78,25 @@ def attention_mask(
         key_mask: ``[B, S]`` True for real keys (padding, empty cache slots are False).
         query_segments, key_segments: ``[B, T]`` / ``[B, S]`` segment ids; attention stays within a segment.
         query_offset: Slot of the first query (decoding with a cache), scalar or ``[B]``.
+        sliding_window: W: query slot ``q`` sees only key slots ``q - W < k <= q`` (its last W keys, itself
+            included; Hugging Face's ``sliding_window_overlay``, as in Mistral and Gemma). Needs ``causal``.
 
     Returns:
         The mask, or None when nothing is masked.
     """
+    if sliding_window is not None:
+        sliding_window = _checks.positive_int("sliding_window", sliding_window)
+        if not causal:
+            raise ValueError("sliding_window restricts a query to its last keys; it needs causal=True.")
     masks = []
     if causal:
         offset = jnp.asarray(query_offset)
         index_dtype = offset.dtype if jnp.issubdtype(offset.dtype, jnp.integer) else jnp.int32
         query_slots = offset.astype(index_dtype)[..., None] + jnp.arange(query_length, dtype=index_dtype)
-        allowed = query_slots[..., :, None] >= jnp.arange(key_length, dtype=index_dtype)  # [T, S] or [B, T, S]
+        key_slots = jnp.arange(key_length, dtype=index_dtype)
+        allowed = query_slots[..., :, None] >= key_slots  # [T, S] or [B, T, S]
+        if sliding_window is not None:
+            allowed = allowed & (key_slots > query_slots[..., :, None] - sliding_window)
         masks.append(allowed.reshape((-1, 1, query_length, key_length)))
     if key_mask is not None:
         masks.append(jnp.asarray(key_mask, bool)[:, None, None, :])
