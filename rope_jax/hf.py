@@ -368,6 +368,33 @@ def layer_ropes(
     return result
 
 
+def _layer_type_rope(model: _Model, layer_type: str) -> RoPE | RoPENd:
+    """The RoPE of the layers of one type: from the per-layer list when the config lists its layers."""
+    layers = _num_layers(model.config)
+    if layers is not None and layer_type in _layer_types(model.config, model.entry, layers):
+        types = _layer_types(model.config, model.entry, layers)
+        ropes = layer_ropes(model.config, interleaved=model.interleaved)
+        distinct = {rope for rope, kind in zip(ropes, types) if kind == layer_type}
+        if distinct == {None}:
+            raise ValueError(f"the {layer_type!r} layers of this config apply no RoPE.")
+        if len(distinct) == 1:
+            return distinct.pop()  # type: ignore[return-value]
+        raise ValueError(
+            f"the {layer_type!r} layers of this config differ (some without RoPE, or per-layer theta); "
+            "use layer_ropes(config)."
+        )
+    if layer_type not in model.params or model.params[layer_type] is None:
+        if None in model.params:
+            raise ValueError(
+                f"this config sets one RoPE for every layer and has no {layer_type!r} layers; leave layer_type "
+                "out (its layers may still skip RoPE: see layer_ropes)."
+            )
+        raise ValueError(
+            f"layer_type {layer_type!r} has no RoPE in this config; it has {sorted(map(str, model.params))}."
+        )
+    return _build(model, layer_type, model.params[layer_type])
+
+
 def from_hf_config(
     config: Mapping[str, Any] | str | os.PathLike, *, layer_type: str | None = None, interleaved: bool | None = None
 ) -> RoPE | RoPENd:
@@ -408,21 +435,7 @@ def from_hf_config(
     """
     model = _read(config, interleaved)
     if layer_type is not None:
-        if layer_type not in model.params:
-            if None in model.params:
-                raise ValueError(
-                    f"this config sets one RoPE for every layer; layer_type {layer_type!r} is not needed "
-                    "(its layers may still skip RoPE: see layer_ropes)."
-                )
-            raise ValueError(
-                f"layer_type {layer_type!r} has no RoPE in this config; it has {sorted(map(str, model.params))}."
-            )
-        params = model.params[layer_type]
-        if params is None:
-            raise ValueError(
-                f"layer_type {layer_type!r} has no RoPE in this config; it has {sorted(map(str, model.params))}."
-            )
-        return _build(model, layer_type, params)
+        return _layer_type_rope(model, layer_type)
     simple = None in model.params and not model.entry.get("nope")
     if simple:
         return _build(model, None, model.params[None] or {})

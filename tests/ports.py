@@ -328,11 +328,8 @@ def adjacent_pairs_rope(config: dict, half_split: bool):
     """Cohere's and GLM's RoPE: Hugging Face rotates adjacent pairs (2i, 2i + 1) there. With ``half_split`` the
     same frequencies on half-split pairs, for q/k weights permuted with ``to_half_split``."""
     rope = rope_jax.from_hf_config(config)
-    if half_split:
-        return dataclasses.replace(rope, interleaved=False)
-    if not rope.interleaved:
-        rope = dataclasses.replace(rope, interleaved=True)  # LOADER-FIX: cohere/glm adjacent pairs
-    return rope
+    assert rope.interleaved, "from_hf_config must give Cohere and GLM adjacent pairs"
+    return dataclasses.replace(rope, interleaved=False) if half_split else rope
 
 
 def build(family: str, *, half_split: bool = False) -> tuple[CausalLM, dict, dict[str, np.ndarray]]:
