@@ -374,7 +374,7 @@ def _layer_type_rope(model: _Model, layer_type: str) -> RoPE | RoPENd:
     if layers is not None and layer_type in _layer_types(model.config, model.entry, layers):
         types = _layer_types(model.config, model.entry, layers)
         ropes = layer_ropes(model.config, interleaved=model.interleaved)
-        distinct = {rope for rope, kind in zip(ropes, types) if kind == layer_type}
+        distinct = {rope for rope, kind in zip(ropes, types, strict=True) if kind == layer_type}
         if distinct == {None}:
             raise ValueError(f"the {layer_type!r} layers of this config apply no RoPE.")
         if len(distinct) == 1:
@@ -383,7 +383,8 @@ def _layer_type_rope(model: _Model, layer_type: str) -> RoPE | RoPENd:
             f"the {layer_type!r} layers of this config differ (some without RoPE, or per-layer theta); "
             "use layer_ropes(config)."
         )
-    if layer_type not in model.params or model.params[layer_type] is None:
+    params = model.params.get(layer_type)
+    if params is None:
         if None in model.params:
             raise ValueError(
                 f"this config sets one RoPE for every layer and has no {layer_type!r} layers; leave layer_type "
@@ -392,7 +393,7 @@ def _layer_type_rope(model: _Model, layer_type: str) -> RoPE | RoPENd:
         raise ValueError(
             f"layer_type {layer_type!r} has no RoPE in this config; it has {sorted(map(str, model.params))}."
         )
-    return _build(model, layer_type, model.params[layer_type])
+    return _build(model, layer_type, params)
 
 
 def from_hf_config(
