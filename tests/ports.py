@@ -36,7 +36,22 @@ FAMILIES = (
     "cohere",
     "glm",
     "deepseek-v3",
+    "phi3.5-switch",
 )
+
+
+def recompute_length(meta: dict) -> int | None:
+    """Where Hugging Face's generate() drops the KV cache and recomputes the whole sequence, if it does.
+
+    Phi-3 (LongRoPE) does, the step the sequence outgrows ``original_max_position_embeddings``: every key, in
+    every layer, then comes from the long factors. No cache can reproduce that by re-rotating its keys, because a
+    deeper layer's keys depend on the earlier layers' outputs: the port recomputes too.
+    """
+    if meta["model_class"] != "Phi3ForCausalLM":
+        return None
+    return meta["config"].get("original_max_position_embeddings")
+
+
 F32 = jnp.float32
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -124,12 +139,10 @@ class NeoXMLP(nnx.Module):
 
 class CachedAttention(nnx.Module):
     """The KV cache and masked softmax attention shared by the attentions built here from the pure functions
-    (not ``RoPEAttention``): same call and cache contract as ``RoPEAttention`` (keys cached already rotated),
-    plus an optional sliding window over cache slots (Hugging Face's: key slot s is seen from query slot t when
-    ``0 <= t - s < window``)."""
+    (not ``RoPEAttention``): same call and cache contract as ``RoPEAttention`` (keys cached already rotated)."""
 
-    def _setup_cache(self, heads: int, key_dim: int, value_dim: int, window: int | None) -> None:
-        self.heads, self.key_dim, self.value_dim, self.window = heads, key_dim, value_dim, window
+    def _setup_cache(self, heads: int, key_dim: int, value_dim: int) -> None:
+        self.heads, self.key_dim, self.value_dim = heads, key_dim, value_dim
         self.cached_key: nnx.Cache | None = nnx.data(None)
         self.cached_value: nnx.Cache | None = nnx.data(None)
         self.cached_mask: nnx.Cache | None = nnx.data(None)
@@ -164,40 +177,12 @@ class CachedAttention(nnx.Module):
         else:
             slot, key_mask = jnp.zeros((), jnp.int32), new_mask
         mask = make_mask(length, k.shape[1], causal=True, key_mask=key_mask, query_offset=slot)
-        if self.window is not None:
-            distance = (slot + jnp.arange(length, dtype=jnp.int32))[:, None] - jnp.arange(k.shape[1], dtype=jnp.int32)
-            mask = mask & (distance < self.window)
         groups = q.shape[2] // k.shape[2]
         k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
         logits = jnp.einsum("btnh,bsnh->bnts", q, k) * jnp.asarray(scale, F32)
         logits = jnp.where(mask, logits, jnp.finfo(F32).min)
         out = jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1), v)
         return out.reshape(*out.shape[:2], -1)
-
-
-class GemmaSlidingAttention(CachedAttention):
-    """Gemma 3 attention from the pure functions, with its sliding window (RoPEAttention has none yet): GQA,
-    q/k RMS norm with 1 + w, softmax scale ``query_pre_attn_scalar ** -0.5``."""
-
-    def __init__(self, w: dict[str, np.ndarray], prefix: str, config: dict, rope: rope_jax.RoPE, window: int | None):
-        self.n, self.kv, self.h = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
-        self.q, self.k = Dense(w[f"{prefix}q_proj.weight"]), Dense(w[f"{prefix}k_proj.weight"])
-        self.v, self.o = Dense(w[f"{prefix}v_proj.weight"]), Dense(w[f"{prefix}o_proj.weight"])
-        eps = config["rms_norm_eps"]
-        self.q_norm = RMSNorm(w[f"{prefix}q_norm.weight"], eps, offset=1.0)
-        self.k_norm = RMSNorm(w[f"{prefix}k_norm.weight"], eps, offset=1.0)
-        self.rope, self.scale = rope, config["query_pre_attn_scalar"] ** -0.5
-        self._setup_cache(self.kv, self.h, self.h, window)
-
-    def __call__(self, x, positions=None, *, attention_mask=None, decode=False):
-        batch, length = x.shape[:2]
-        q = self.q_norm(self.q(x).reshape(batch, length, self.n, self.h))
-        k = self.k_norm(self.k(x).reshape(batch, length, self.kv, self.h))
-        v = self.v(x).reshape(batch, length, self.kv, self.h)
-        new_mask = jnp.ones((batch, length), bool) if attention_mask is None else jnp.asarray(attention_mask, bool)
-        positions = self._positions(new_mask, decode) if positions is None else positions
-        out = self._attend(self.rope(q, positions), self.rope(k, positions), v, new_mask, decode, self.scale)
-        return self.o(out)
 
 
 class MLA(CachedAttention):
@@ -222,7 +207,7 @@ class MLA(CachedAttention):
             mscale = 0.1 * params["mscale_all_dim"] * math.log(params["factor"]) + 1.0
             scale *= mscale * mscale
         self.scale = scale
-        self._setup_cache(config["num_attention_heads"], self.nope + self.rope_dim, self.v_dim, None)
+        self._setup_cache(config["num_attention_heads"], self.nope + self.rope_dim, self.v_dim)
 
     def __call__(self, x, positions=None, *, attention_mask=None, decode=False):
         batch, length = x.shape[:2]
@@ -285,9 +270,9 @@ class CausalLM(nnx.Module):
         logits = self.final_norm(x) @ self.head[...].T
         return logits if self.logit_scale == 1.0 else logits * jnp.asarray(self.logit_scale, F32)
 
-    def init_cache(self, batch_size: int, max_length: int) -> None:
+    def init_cache(self, batch_size: int, max_length: int, **cache) -> None:
         for block in self.blocks:
-            block.attn.init_cache(batch_size, max_length)
+            block.attn.init_cache(batch_size, max_length, **cache)
 
 
 # ------------------------------------------------------------------------------------------------ families
@@ -382,17 +367,17 @@ def build(family: str, *, half_split: bool = False) -> tuple[CausalLM, dict, dic
             p = f"model.layers.{i}."
             layer_type = config["layer_types"][i]
             rope = rope_jax.from_hf_config(config, layer_type=layer_type)
-            if family == "gemma3-sliding" and layer_type == "sliding_attention":
-                attn = GemmaSlidingAttention(w, f"{p}self_attn.", config, rope, window=config["sliding_window"])
-            else:
-                attn = rope_attention(
-                    config,
-                    w,
-                    f"{p}self_attn.",
-                    rope,
-                    norm_offset=1.0,
-                    softmax_scale=config["query_pre_attn_scalar"] ** -0.5,
-                )
+            slides = family == "gemma3-sliding" and layer_type == "sliding_attention"
+            window = config["sliding_window"] if slides else None
+            attn = rope_attention(
+                config,
+                w,
+                f"{p}self_attn.",
+                rope,
+                norm_offset=1.0,
+                softmax_scale=config["query_pre_attn_scalar"] ** -0.5,
+                sliding_window=window,
+            )
             names = (
                 "input_layernorm",
                 "post_attention_layernorm",
@@ -420,8 +405,14 @@ def build(family: str, *, half_split: bool = False) -> tuple[CausalLM, dict, dic
 # ------------------------------------------------------------------------------------------------ running
 
 
-def greedy(model: CausalLM, tokens: np.ndarray, mask: np.ndarray, new_tokens: int) -> np.ndarray:
-    """Greedy decoding with the KV cache: the prompt in one call, then one jitted step per token."""
+def greedy(
+    model: CausalLM, tokens: np.ndarray, mask: np.ndarray, new_tokens: int, recompute_at: int | None = None
+) -> np.ndarray:
+    """Greedy decoding with the KV cache: the prompt in one call, then one jitted step per token.
+
+    ``recompute_at``: once the sequence (padding included) grows past this many tokens while the cache holds at
+    most that many, empty the cache and prefill the whole sequence again (:func:`recompute_length`).
+    """
     batch, length = tokens.shape
     model.init_cache(batch, length + new_tokens)
 
@@ -436,7 +427,13 @@ def greedy(model: CausalLM, tokens: np.ndarray, mask: np.ndarray, new_tokens: in
     token = prefill(model, jnp.asarray(tokens), jnp.asarray(mask))
     out = [token]
     for _ in range(new_tokens - 1):
-        token = step(model, token)
+        if recompute_at is not None and length + len(out) - 1 == recompute_at:  # the cache is about to outgrow it
+            model.init_cache(batch, length + new_tokens)
+            sequence = jnp.concatenate([jnp.asarray(tokens), jnp.stack(out, axis=1)], axis=1)
+            sequence_mask = jnp.concatenate([jnp.asarray(mask, bool), jnp.ones((batch, len(out)), bool)], axis=1)
+            token = prefill(model, sequence, sequence_mask)
+        else:
+            token = step(model, token)
         out.append(token)
     return np.asarray(jnp.stack(out, axis=1))
 

@@ -2,10 +2,12 @@
 
 For Llama 3.1 (llama3 scaling), Qwen 2.5 (yarn, q/k/v bias), Qwen 3 (q/k norm), Phi-3.5 (LongRoPE, fused
 qkv_proj), GPT-NeoX (partial rotary, per-head fused query_key_value), Gemma 3 (sliding and full layers with
-their own RoPE, 1 + w norms, query_pre_attn_scalar), Cohere (adjacent pairs, logit scale) and DeepSeek-V3 (MLA
-with its separate rope slice, yarn with mscale): float32 logits within 1e-4 of transformers on a prompt, on the
-same prompt at positions past the original context, on a left-padded batch, and 16 greedy tokens with
-rope_jax's KV cache identical to ``generate(do_sample=False)``. Fixtures: tests/fixtures/generate_port_fixtures.py.
+their own RoPE, 1 + w norms, query_pre_attn_scalar), Cohere and GLM (adjacent pairs, logit scale, GLM's half
+rotary) and DeepSeek-V3 (MLA with its separate rope slice, yarn with mscale): float32 logits within 1e-4 of
+transformers on a prompt, on the same prompt at positions past the original context, on a left-padded batch, and
+16 greedy tokens with rope_jax's KV cache identical to ``generate(do_sample=False)``, also where Gemma 3's window
+is shorter than the prompt (RoPEAttention's ring cache) and where Phi-3 generates across its LongRoPE switch.
+Fixtures: tests/fixtures/generate_port_fixtures.py.
 """
 
 import functools
@@ -78,7 +80,8 @@ def test_left_padded_batch(family):
 @pytest.mark.parametrize("family", ports.FAMILIES)
 def test_greedy_generation_with_kv_cache_matches_generate(family):
     lm, meta, arrays = model(family)
-    tokens = ports.greedy(lm, arrays["padded_tokens"], arrays["padded_mask"], meta["new_tokens"])
+    recompute = ports.recompute_length(meta)
+    tokens = ports.greedy(lm, arrays["padded_tokens"], arrays["padded_mask"], meta["new_tokens"], recompute)
     np.testing.assert_array_equal(tokens, arrays["generated"])
 
 
@@ -141,3 +144,14 @@ def test_hub_style_config_gives_the_same_rope(family):
         assert hub == saved
         np.testing.assert_array_equal(hub.inv_freq, saved.inv_freq)
         assert hub.attention_scaling == saved.attention_scaling
+
+
+def test_phi3_generation_recomputes_when_it_outgrows_the_original_context():
+    """phi3.5-switch generates across original_max_position_embeddings (24): Hugging Face then drops its cache and
+    recomputes every layer's keys with the long factors. Decoding on through the cache gives other tokens; the
+    recompute (tests/ports.py recompute_length) gives transformers' tokens, checked above."""
+    lm, meta, arrays = model("phi3.5-switch")
+    switch = ports.recompute_length(meta)
+    assert switch == 24 and arrays["padded_tokens"].shape[1] < switch < arrays["padded_tokens"].shape[1] + 16
+    tokens = ports.greedy(lm, arrays["padded_tokens"], arrays["padded_mask"], meta["new_tokens"])
+    assert not np.array_equal(tokens, arrays["generated"])
