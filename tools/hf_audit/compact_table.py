@@ -138,8 +138,31 @@ def compact(name: str, entry: dict) -> dict:
     elif unknown:
         out["unsupported"] = f"its rope type {sorted(unknown)} is a vision RoPE (use rope_jax.RoPENd)"
     elif entry["group"].startswith(("X_", "U_", "L_")) or out["layout"] is None:
-        out["unsupported"] = entry.get("notes") or entry["layout"]
+        out["unsupported"] = entry.get("notes") or unreviewed_reason(entry)
     return out
+
+
+def unreviewed_reason(entry: dict) -> str:
+    """Why the audit leaves a model type out, in words a user can act on."""
+    if entry["group"].startswith("X_"):
+        return "its attention never applies the rotary code it defines: the model has no RoPE"
+    ran = entry.get("layout_empirical_default_config")
+    if isinstance(ran, str) and ran.startswith("not run"):
+        return (
+            "unverified: the audit could not run its rotary code from a default config "
+            f"({ran.removeprefix('not run: ')[:60]}), so its pair layout and inputs are unconfirmed"
+        )
+    if entry["layout"] == "unknown":
+        calls = entry.get("apply_fns_called_by_text_attention", "[]").strip("[]").replace("'", "")
+        return f"the audit found no language-model rotation to classify (its attention calls: {calls or 'none'})"
+    condition = entry.get("nope_layers", "")
+    if condition and condition != "none":
+        pairs = "(2i, 2i+1)" if entry["layout"].startswith("interleaved") else "(i, i+P)"
+        return (
+            f"unreviewed: it rotates {pairs} pairs, but only where its code says so ({condition[:70]}), "
+            "and its config keys were not audited"
+        )
+    return f"unreviewed: its pairs read {entry['layout']!r} and its config keys were not audited"
 
 
 def main() -> None:
