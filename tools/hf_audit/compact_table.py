@@ -153,7 +153,8 @@ def unreviewed_reason(entry: dict) -> str:
             f"({ran.removeprefix('not run: ')[:60]}), so its pair layout and inputs are unconfirmed"
         )
     if entry["layout"] == "unknown":
-        calls = entry.get("apply_fns_called_by_text_attention", "[]").strip("[]").replace("'", "")
+        calls = entry.get("apply_fns_called_by_text_attention") or []
+        calls = ", ".join(calls) if isinstance(calls, list) else calls.strip("[]").replace("'", "")
         return f"the audit found no language-model rotation to classify (its attention calls: {calls or 'none'})"
     condition = entry.get("nope_layers", "")
     if condition and condition != "none":
