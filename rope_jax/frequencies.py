@@ -432,11 +432,12 @@ class Llama3(Scaling):
     """Llama 3.1 scaling: long wavelengths / ``factor``, short ones kept, a smooth blend between.
 
     Wavelengths above ``original_max_position_embeddings / low_freq_factor`` are interpolated, those below
-    ``original_max_position_embeddings / high_freq_factor`` are kept.
+    ``original_max_position_embeddings / high_freq_factor`` are kept. Equal factors (Llama 4) make the blend a
+    step; a wavelength exactly on the step is kept (Hugging Face divides 0 by 0 there).
 
     Attributes:
         factor: The context stretch (>= 1).
-        low_freq_factor, high_freq_factor: Band edges (``high_freq_factor > low_freq_factor``).
+        low_freq_factor, high_freq_factor: Band edges (``high_freq_factor >= low_freq_factor``).
         original_max_position_embeddings: The pre-training context length.
 
     Example:
@@ -462,9 +463,9 @@ class Llama3(Scaling):
             "original_max_position_embeddings",
             _checks.positive_int("original_max_position_embeddings", self.original_max_position_embeddings),
         )
-        if self.high_freq_factor <= self.low_freq_factor:
+        if self.high_freq_factor < self.low_freq_factor:
             raise ValueError(
-                "Llama 3 scaling needs high_freq_factor > low_freq_factor, "
+                "Llama 3 scaling needs high_freq_factor >= low_freq_factor, "
                 f"got high_freq_factor={self.high_freq_factor}, low_freq_factor={self.low_freq_factor}."
             )
 
@@ -480,9 +481,9 @@ class Llama3(Scaling):
         high_freq_wavelen = _f32(old_context / high_freq_factor)
         wavelen = _reciprocal(inv_freq) * _f32(2 * math.pi)  # torch: `2 * math.pi / inv_freq`
         scaled = np.where(wavelen > low_freq_wavelen, inv_freq / _f32(factor), inv_freq)
-        smooth = (_reciprocal(wavelen) * _f32(old_context) - _f32(low_freq_factor)) / _f32(
-            high_freq_factor - low_freq_factor
-        )
+        band = _f32(high_freq_factor - low_freq_factor)
+        offset = _reciprocal(wavelen) * _f32(old_context) - _f32(low_freq_factor)
+        smooth = np.divide(offset, band, out=np.ones_like(offset), where=band != 0)
         smoothed = (_ONE - smooth) * scaled / _f32(factor) + smooth * scaled
         is_medium = ~(wavelen < high_freq_wavelen) & ~(wavelen > low_freq_wavelen)
         return np.where(is_medium, smoothed, scaled).astype(_f32), 1.0

@@ -441,6 +441,11 @@ def from_hf_config(
     if simple:
         return _build(model, None, model.params[None] or {})
     if _num_layers(model.config) is None:
+        if None in model.params:  # one RoPE, but the audit says some layers skip it
+            raise ValueError(
+                f"{model.model_type} models skip RoPE on some layers ({model.entry['nope']}), and this config has "
+                "no num_hidden_layers to tell which: add it and use rope_jax.layer_ropes(config)."
+            )
         raise ValueError(
             f"this config sets RoPE per layer type {sorted(map(str, model.params))}; pass layer_type= one of them."
         )

@@ -25,7 +25,7 @@ RULES = {
         rope_jax.Llama3(
             factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=ORIGINAL
         ),
-        ("high_freq_factor", 0.5, "high_freq_factor >"),
+        ("high_freq_factor", 0.5, "high_freq_factor >="),
     ),
     "longrope": (
         rope_jax.LongRoPE(

@@ -77,6 +77,34 @@ def test_llama3_bands():
     assert middle.sum() > 0 and high.sum() > 0 and low.sum() > 0 and scaling == 1.0
 
 
+def test_llama3_with_equal_band_edges_is_a_step():
+    """Llama 4 Scout and Maverick publish low_freq_factor == high_freq_factor == 1: wavelengths above the original
+    context are divided by the factor, the rest kept, no band between (and no 0 / 0)."""
+    config = {
+        "model_type": "llama4_text",
+        "hidden_size": 5120,
+        "num_attention_heads": 40,
+        "head_dim": 128,
+        "num_hidden_layers": 4,
+        "no_rope_layers": [1, 1, 1, 0],
+        "rope_theta": 500000.0,
+        "rope_scaling": {
+            "rope_type": "llama3",
+            "factor": 16.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 1.0,
+            "original_max_position_embeddings": 8192,
+        },
+    }
+    rope, *others = rope_jax.layer_ropes(config)
+    assert others == [rope, rope, None]
+    base = inv_freq_float64(128, 500000.0)
+    long = 2 * np.pi / base > 8192
+    assert 0 < long.sum() < 64 and np.isfinite(rope.inv_freq).all()
+    np.testing.assert_allclose(rope.inv_freq[long], base[long] / 16, rtol=rtol(1e6))
+    np.testing.assert_allclose(rope.inv_freq[~long], base[~long], rtol=rtol(1e6))
+
+
 def test_yarn_ramp_and_attention_factor():
     dim, theta, factor, original = 128, 10000.0, 16.0, 4096
     inv_freq, scaling = frequencies("yarn", dim, theta=theta, factor=factor, original_max_position_embeddings=original)
