@@ -130,10 +130,33 @@ def test_shift_rotates_by_the_pure_angle_when_the_rule_scales_attention():
     assert relative_error(rope.shift(rope(k, positions), 37), rope(k, positions + 37)) < 1e-6
 
 
-def test_shift_refuses_length_dependent_rules():
-    rope = rope_jax.RoPE(head_dim=H, scaling=rope_jax.DynamicNTK(factor=2.0, max_position_embeddings=16))
-    with pytest.raises(ValueError, match="length"):
-        rope.shift(jnp.ones((1, 2, K, H)), 1)
+def test_shift_takes_a_scalar_a_delta_per_token_or_per_row():
+    rope = rope_jax.RoPE(head_dim=H, precise_angles=True)
+    k = jax.random.normal(jax.random.key(4), (2, 3, K, H))
+    positions = jnp.arange(3)[None] + jnp.asarray([[10], [20]])  # [B, T]
+    rotated = rope(k, positions)
+    for delta in (-5, jnp.asarray([[7], [-9]]), jnp.asarray([[1, -2, 3], [40, 50, -60]]), jnp.asarray([2, 4, 6])):
+        moved = rope.shift(rotated, delta)  # scalar, [B, 1] per row, [B, T] per token, [T] for every row
+        assert relative_error(moved, rope(k, positions + delta)) < 1e-6
+    close(rope.shift(rotated[0], jnp.asarray([-10])), rope(k[0], jnp.arange(3)))  # unbatched [T, N, H], [1]
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        rope_jax.DynamicNTK(factor=2.0, max_position_embeddings=16),
+        rope_jax.LongRoPE(
+            short_factor=(1.0,) * 4, long_factor=(2.0,) * 4, original_max_position_embeddings=16, factor=4.0
+        ),
+    ],
+    ids=["dynamic NTK", "LongRoPE"],
+)
+def test_shift_refuses_length_dependent_rules(scaling):
+    with pytest.raises(ValueError, match=f"the '{scaling.rope_type}' rule rescales them with the length"):
+        rope_jax.RoPE(head_dim=H, scaling=scaling).shift(jnp.ones((1, 2, K, H)), 1)
+
+
+def test_shift_refuses_a_delta_that_does_not_fit():
     with pytest.raises(ValueError, match="delta must have shape"):
         rope_jax.RoPE(head_dim=H).shift(jnp.ones((1, 2, K, H)), jnp.ones(3, jnp.int32))
     with pytest.raises(TypeError, match="delta must be integers or floats"):
