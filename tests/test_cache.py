@@ -292,10 +292,12 @@ def test_bad_input(call, error, message):
         call()
 
 
-def test_sink_cache_refuses_padding_and_chunks_longer_than_its_ring():
+def test_sink_cache_refuses_padding_positions_and_chunks_longer_than_its_ring():
     attn, x = make(), inputs(length=8)
     attn.init_cache(2, 8, sinks=2)
     with pytest.raises(ValueError, match="no attention_mask"):
         attn(x[:, :2], attention_mask=jnp.ones((2, 2), bool), decode=True)
     with pytest.raises(ValueError, match="at most 6 tokens per call, got 7"):
         attn(x[:, :7], decode=True)
+    with pytest.raises(ValueError, match=r"takes no positions; got positions of shape \(2, 2\)"):
+        attn(x[:, :2], jnp.zeros((2, 2), jnp.int32), decode=True)

@@ -171,6 +171,7 @@ def cache_costs(c: dict, x: jax.Array, token: jax.Array, slots: int) -> None:
     for name in names:
         ratios = [t / p for t, p in zip(samples[name], samples["plain"], strict=True)]
         print(f"{name:18s} {statistics.median(ratios):8.2f}x {min(ratios):7.2f}-{max(ratios):.2f}x")
+    print("(plain and unrotated check on the device that the cache is not full; the sliding ring and sinks never fill)")
 
 
 if __name__ == "__main__":
