@@ -70,6 +70,7 @@ def test_length_extrapolation_smoke(tmp_path):
     assert (tmp_path / "plot.png").exists()
 
 
+@pytest.mark.slow
 def test_long_generation_keeps_positions_in_range_with_one_trace(tmp_path):
     results = load("long_generation.py")["main"](["--quick", "--out", str(tmp_path)])
     plain, sinks = results["plain cache"], results["4 sinks, 256 slots"]
