@@ -563,7 +563,10 @@ class RoPEAttention(nnx.Module):
         ring = slots - sinks
         if self.cache_sinks is not None:
             if attention_mask_ is not None:
-                raise ValueError("a cache with sinks takes no attention_mask: padding would become the sinks.")
+                raise ValueError(
+                    "a cache with sinks takes no attention_mask (padding would become the sinks); got one of shape "
+                    f"{jnp.shape(attention_mask_)}."
+                )
             if positions is not None:
                 raise ValueError(
                     f"a cache with sinks numbers the tokens itself (ranks 0 .. {slots - 1} in the cache), so it "
