@@ -148,6 +148,12 @@ def cache_costs(c: dict, x: jax.Array, token: jax.Array, slots: int) -> None:
 
     Each round times every cache once, in an order that rotates so every cache takes every place; the ratio to
     the plain cache is taken within a round, and the table shows its median and its range over the rounds.
+
+    Args:
+        c: The shapes of :func:`config`.
+        x: ``[B, T, D]`` prompt prefilled into every cache.
+        token: ``[B, 1, D]`` token each step decodes.
+        slots: Slots of every cache (the sliding window too).
     """
     rope = rope_jax.RoPE(head_dim=c["head_dim"], theta=500000.0)
     common = dict(head_dim=c["head_dim"], num_kv_heads=c["kv_heads"], dtype=c["dtype"], param_dtype=c["dtype"])
