@@ -450,7 +450,7 @@ class RoPEAttention(nnx.Module):
           the cache (``0 .. n - 1``), so they never leave the trained range: each key is stored as written and
           attention reads it moved to its current rank by one :meth:`RoPE.shift`, which equals a fresh prefill of
           ``sinks + kept tokens`` (no rounding piles up over evictions). Calls take at most ``max_length - S``
-          tokens and no ``attention_mask`` (padding would become the sinks).
+          tokens and neither ``attention_mask`` (padding would become the sinks) nor ``positions``.
         * ``mode="unrotated"``: caches raw keys and rotates every cached key at read time with the frequencies of
           the current length, so length-dependent rules (dynamic NTK, LongRoPE) see one consistent context, and
           sinks need no shift. Costs one rotation of the whole cache per step.
@@ -563,7 +563,15 @@ class RoPEAttention(nnx.Module):
         ring = slots - sinks
         if self.cache_sinks is not None:
             if attention_mask_ is not None:
-                raise ValueError("a cache with sinks takes no attention_mask: padding would become the sinks.")
+                raise ValueError(
+                    "a cache with sinks takes no attention_mask (padding would become the sinks); got one of shape "
+                    f"{jnp.shape(attention_mask_)}."
+                )
+            if positions is not None:
+                raise ValueError(
+                    f"a cache with sinks numbers the tokens itself (ranks 0 .. {slots - 1} in the cache), so it "
+                    f"takes no positions; got positions of shape {jnp.shape(positions)}."
+                )
             if length > ring:
                 raise ValueError(
                     f"a cache with {slots} slots and sinks={sinks} takes at most {ring} tokens per call, got {length}."

@@ -271,8 +271,8 @@ class RoPE:
 
         Args:
             x: ``[..., T, N, head_dim]`` rotated queries or keys.
-            delta: Position change: a scalar, or ``[..., T]`` broadcasting against ``x.shape[:-3]``; negative moves
-                keys back (integers or floats).
+            delta: Position change (integers or floats; negative moves back): a scalar, ``[..., T]`` per token, or
+                ``[..., 1]`` per row (e.g. ``[B, 1]``); the leading dims broadcast against ``x.shape[:-3]``.
 
         Returns:
             ``x`` rotated by ``delta``, same shape and dtype.
@@ -294,8 +294,8 @@ class RoPE:
         x = _checks.rotary_input(x)
         _checks.head_dim_matches(x, self.head_dim)
         delta = jnp.asarray(delta)
-        if delta.ndim == 0:
-            delta = jnp.broadcast_to(delta, (x.shape[-3],))
+        if delta.ndim == 0 or delta.shape[-1] == 1:  # one change for every token (of each row)
+            delta = jnp.broadcast_to(delta, (*delta.shape[:-1], x.shape[-3]))
         delta = _checks.positions_for(delta, x.shape, name="delta")
         cos, sin = scaled_cos_sin(rope_angles(delta, self.inv_freq, precise=self.precise_angles), 1.0)
         return rotate(x, cos, sin, interleaved=self.interleaved)

@@ -130,10 +130,33 @@ def test_shift_rotates_by_the_pure_angle_when_the_rule_scales_attention():
     assert relative_error(rope.shift(rope(k, positions), 37), rope(k, positions + 37)) < 1e-6
 
 
-def test_shift_refuses_length_dependent_rules():
-    rope = rope_jax.RoPE(head_dim=H, scaling=rope_jax.DynamicNTK(factor=2.0, max_position_embeddings=16))
-    with pytest.raises(ValueError, match="length"):
-        rope.shift(jnp.ones((1, 2, K, H)), 1)
+def test_shift_takes_a_scalar_a_delta_per_token_or_per_row():
+    rope = rope_jax.RoPE(head_dim=H, precise_angles=True)
+    k = jax.random.normal(jax.random.key(4), (2, 3, K, H))
+    positions = jnp.arange(3)[None] + jnp.asarray([[10], [20]])  # [B, T]
+    rotated = rope(k, positions)
+    for delta in (-5, jnp.asarray([[7], [-9]]), jnp.asarray([[1, -2, 3], [40, 50, -60]]), jnp.asarray([2, 4, 6])):
+        moved = rope.shift(rotated, delta)  # scalar, [B, 1] per row, [B, T] per token, [T] for every row
+        assert relative_error(moved, rope(k, positions + delta)) < 1e-6
+    close(rope.shift(rotated[0], jnp.asarray([-10])), rope(k[0], jnp.arange(3)))  # unbatched [T, N, H], [1]
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        rope_jax.DynamicNTK(factor=2.0, max_position_embeddings=16),
+        rope_jax.LongRoPE(
+            short_factor=(1.0,) * 4, long_factor=(2.0,) * 4, original_max_position_embeddings=16, factor=4.0
+        ),
+    ],
+    ids=["dynamic NTK", "LongRoPE"],
+)
+def test_shift_refuses_length_dependent_rules(scaling):
+    with pytest.raises(ValueError, match=f"the '{scaling.rope_type}' rule rescales them with the length"):
+        rope_jax.RoPE(head_dim=H, scaling=scaling).shift(jnp.ones((1, 2, K, H)), 1)
+
+
+def test_shift_refuses_a_delta_that_does_not_fit():
     with pytest.raises(ValueError, match="delta must have shape"):
         rope_jax.RoPE(head_dim=H).shift(jnp.ones((1, 2, K, H)), jnp.ones(3, jnp.int32))
     with pytest.raises(TypeError, match="delta must be integers or floats"):
@@ -269,10 +292,40 @@ def test_bad_input(call, error, message):
         call()
 
 
-def test_sink_cache_refuses_padding_and_chunks_longer_than_its_ring():
+def test_sink_cache_refuses_padding_positions_and_chunks_longer_than_its_ring():
     attn, x = make(), inputs(length=8)
     attn.init_cache(2, 8, sinks=2)
     with pytest.raises(ValueError, match="no attention_mask"):
         attn(x[:, :2], attention_mask=jnp.ones((2, 2), bool), decode=True)
     with pytest.raises(ValueError, match="at most 6 tokens per call, got 7"):
         attn(x[:, :7], decode=True)
+    with pytest.raises(ValueError, match=r"takes no positions; got positions of shape \(2, 2\)"):
+        attn(x[:, :2], jnp.zeros((2, 2), jnp.int32), decode=True)
+
+
+def test_sliding_window_layer_reproduces_transformers_gemma3_with_a_5_token_window():
+    """Against transformers' own output (tests/fixtures/ports/gemma3-sliding.npz): with RoPEAttention(
+    sliding_window=5) as its sliding layer, the tiny Gemma 3 gives HF's logits on a 12-token prompt and a
+    left-padded batch, and decodes HF's 16 greedy tokens through a 5-slot ring."""
+    from tests import ports
+
+    lm, meta, arrays = ports.build("gemma3-sliding")
+    config, weights = meta["config"], ports.load("gemma3-sliding")[2]
+    layer, window = config["layer_types"].index("sliding_attention"), config["sliding_window"]
+    lm.blocks[layer].attn = ports.rope_attention(
+        config,
+        weights,
+        f"model.layers.{layer}.self_attn.",
+        rope_jax.from_hf_config(config, layer_type="sliding_attention"),
+        norm_offset=1.0,
+        softmax_scale=config["query_pre_attn_scalar"] ** -0.5,
+        sliding_window=window,
+    )
+    assert window < arrays["prompt"].shape[1]
+    assert ports.relative_error(lm(arrays["prompt"]), arrays["prompt_logits"]) <= 1e-4
+    real = arrays["padded_mask"].astype(bool)
+    padded = lm(arrays["padded_tokens"], attention_mask=arrays["padded_mask"])
+    assert ports.relative_error(np.asarray(padded)[real], arrays["padded_logits"][real]) <= 1e-4
+    tokens = ports.greedy(lm, arrays["padded_tokens"], arrays["padded_mask"], meta["new_tokens"])
+    assert lm.blocks[layer].attn.cached_key.shape[1] == window
+    np.testing.assert_array_equal(tokens, arrays["generated"])

@@ -68,6 +68,9 @@ def test_bench_quick(capsys):
     assert main(["bench", "--quick"]) == 0
     text = capsys.readouterr().out
     assert "[###] 3/3 attention_overhead" in text and "x copy pass" in text and "overhead" in text
+    assert "decode step by cache" in text and all(
+        f"\n{name} " in text for name in ("sliding window", "sinks, unrotated")
+    )
 
 
 def test_inspect_accounts_for_every_layer(tmp_path, capsys):

@@ -68,3 +68,15 @@ def test_length_extrapolation_smoke(tmp_path):
     assert set(results) == {"none", "RoPE", "linear", "NTK", "dynamic NTK", "YaRN"}
     assert all(len(row) == 4 for row in results.values())
     assert (tmp_path / "plot.png").exists()
+
+
+@pytest.mark.slow
+def test_long_generation_keeps_positions_in_range_with_one_trace(tmp_path):
+    results = load("long_generation.py")["main"](["--quick", "--out", str(tmp_path)])
+    plain, sinks = results["plain cache"], results["4 sinks, 256 slots"]
+    assert plain["newest"].shape == sinks["newest"].shape == (400,)
+    assert int(plain["newest"][-1]) == 16 + 400 - 1  # every token a new position, past the trained 0 .. 255
+    assert int(sinks["newest"].max()) == 255 and int(sinks["newest"][-1]) == 255
+    assert sinks["traces"] == plain["traces"] == 1 and sinks["finite"] and plain["finite"]
+    assert sinks["cache_bytes"] < plain["cache_bytes"]
+    assert (tmp_path / "long_generation.png").exists()
