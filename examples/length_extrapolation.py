@@ -76,7 +76,7 @@ class StudySize:
     eval_samples: int
 
 
-DEFAULT_SIZE = StudySize(base_steps=1500, budgets=(0, 25, 100, 400), seeds=(0, 1), batch_size=64, eval_samples=64)
+DEFAULT_SIZE = StudySize(base_steps=800, budgets=(0, 25, 100, 400), seeds=(0, 1), batch_size=64, eval_samples=64)
 QUICK_SIZE = StudySize(base_steps=20, budgets=(0, 2), seeds=(0,), batch_size=8, eval_samples=4)
 
 
@@ -445,7 +445,8 @@ def save_plots(results: dict[str, dict[str, np.ndarray]], size: StudySize, out: 
         grid = results["passkey"][rule][:, -1].mean(axis=0)  # [depths, lengths]
         image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (depth_index, length_index), value in np.ndenumerate(grid):
-            ax.text(length_index, depth_index, f"{value:.2f}", ha="center", va="center", fontsize=8, color="w")
+            color = "k" if value > 0.5 else "w"
+            ax.text(length_index, depth_index, f"{value:.2f}", ha="center", va="center", fontsize=8, color=color)
         ax.set_xticks(range(len(lengths)), [str(n) for n in lengths])
         ax.set_yticks(range(len(PASSKEY_DEPTHS)), [f"{d:.0%}" for d in PASSKEY_DEPTHS])
         ax.set_xlabel("evaluation length")
