@@ -260,7 +260,7 @@ def evaluate(graphdef, params, task: str, seed: int, size: StudySize) -> np.ndar
 
 
 class Progress:
-    """A one-line textual progress bar on stderr: ``[ 12/ 48] ###....  message (elapsed)``."""
+    """A textual progress bar on stderr, a line per finished piece: ``[ 12/100] ###.... message (12 s)``."""
 
     def __init__(self, total: int):
         self.total, self.done, self.start = total, 0, time.perf_counter()
