@@ -63,11 +63,35 @@ def test_port_hf_model_reproduces_every_fixture_and_a_whole_attention_layer():
 
 
 @pytest.mark.slow
-def test_length_extrapolation_smoke(tmp_path):
-    results = load("length_extrapolation.py")["main"](["--steps", "20", "--out", str(tmp_path / "plot.png")])
-    assert set(results) == {"none", "RoPE", "linear", "NTK", "dynamic NTK", "YaRN"}
-    assert all(len(row) == 4 for row in results.values())
-    assert (tmp_path / "plot.png").exists()
+def test_length_extrapolation_quick_run_reports_every_rule_length_and_plot(tmp_path, capsys):
+    example = load("length_extrapolation.py")
+    results = example["main"](["--quick", "--out", str(tmp_path)])
+    size, rules, multiples = example["QUICK_SIZE"], example["RULES"], example["EVAL_MULTIPLES"]
+    lengths, depths = len(multiples), len(example["PASSKEY_DEPTHS"])
+    assert set(results) == {"copy", "passkey"}
+    for task, shape in (
+        ("copy", (len(size.seeds), len(size.budgets), lengths)),
+        ("passkey", (len(size.seeds), len(size.budgets), depths, lengths)),
+    ):
+        assert set(results[task]) == set(rules)
+        for accuracy in results[task].values():
+            assert accuracy.shape == shape and np.all((accuracy >= 0) & (accuracy <= 1))
+    printed = capsys.readouterr().out
+    train_length = example["TRAIN_LENGTH"]
+    for multiple in multiples:
+        assert f"{multiple * train_length} ({multiple}L)" in printed
+    for rule in rules:
+        for budget in size.budgets:
+            # Two tables (copy, passkey), each with a row per rule and budget: "mean (min-max)" per length.
+            prefix = f"{rule:12s} {budget:5d}"
+            rows = [line[len(prefix) :].split() for line in printed.splitlines() if line.startswith(prefix)]
+            assert len(rows) == 2, (rule, budget)
+            for row in rows:
+                means = [float(cell) for cell in row[::2]]
+                assert len(means) == lengths and all(0 <= mean <= 1 for mean in means)
+    for name in ("finetune", "lengths", "passkey_depth"):
+        png = tmp_path / f"length_extrapolation_{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow
