@@ -133,13 +133,20 @@ def pow_f32(x, exponent_hi, exponent_lo=0.0) -> jax.Array:
     Args:
         x: positive float32 array.
         exponent_hi, exponent_lo: the exponent as a double-float pair (arrays or scalars broadcasting with x).
+
+    Returns:
+        The power, in the broadcast shape of ``x`` and the exponent.
     """
     x = jnp.asarray(x, jnp.float32)
+    shape = jnp.broadcast_shapes(x.shape, jnp.shape(exponent_hi), jnp.shape(exponent_lo))
     exponent = (
-        jnp.broadcast_to(jnp.asarray(exponent_hi, jnp.float32), x.shape),
-        jnp.broadcast_to(jnp.asarray(exponent_lo, jnp.float32), x.shape),
+        jnp.broadcast_to(jnp.asarray(exponent_hi, jnp.float32), shape),
+        jnp.broadcast_to(jnp.asarray(exponent_lo, jnp.float32), shape),
     )
-    hi, lo = df_exp(df_mul(exponent, df_log(x)))
+    # The log at x's own shape, broadcast after: a log of a broadcast scalar sends XLA's algebraic simplifier
+    # round a loop (it logs an error and gives up after 50 passes).
+    log_x = tuple(jnp.broadcast_to(part, shape) for part in df_log(x))
+    hi, lo = df_exp(df_mul(exponent, log_x))
     return hi + lo
 
 

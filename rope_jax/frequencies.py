@@ -331,7 +331,7 @@ class DynamicNTK(Scaling):
         )
         ratio = product / jnp.float32(max_positions) - jnp.float32(factor - 1)
         base = jnp.float32(theta) * pow_f32(ratio, *split_constant(rotary_dim / (rotary_dim - 2)))
-        scaled = 1.0 / pow_f32(jnp.broadcast_to(base, original.shape), jnp.asarray(_exponents(rotary_dim)))
+        scaled = 1.0 / pow_f32(base, jnp.asarray(_exponents(rotary_dim)))
         return jnp.where(length > max_positions, scaled, jnp.asarray(original)), 1.0
 
 

@@ -263,3 +263,11 @@ def test_dynamic_ntk_on_device_equals_the_float32_chain_bit_for_bit(rotary_dim, 
     device = jax.jit(jax.vmap(lambda n: frequencies("dynamic", length=n, **kwargs)[0]))(lengths)
     expected = np.stack([dynamic_ntk_float32_chain(n, **kwargs) for n in lengths])
     np.testing.assert_array_equal(np.asarray(device), expected)
+
+
+def test_dynamic_ntk_compiles_without_an_xla_simplifier_loop(capfd):
+    """A double-float log of a broadcast scalar sent XLA's algebraic simplifier round a loop, and every jitted
+    dynamic NTK logged an error; the log is now taken before broadcasting."""
+    rope = rope_jax.RoPE(head_dim=24, scaling=rope_jax.DynamicNTK(factor=3.0, max_position_embeddings=40))
+    jax.block_until_ready(jax.jit(rope.frequencies)(jnp.int32(100)))
+    assert "simplification loop" not in capfd.readouterr().err
