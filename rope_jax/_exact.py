@@ -145,8 +145,8 @@ def pow_f32(x, exponent_hi, exponent_lo=0.0) -> jax.Array:
     )
     # The log at x's own shape, broadcast after: a log of a broadcast scalar sends XLA's algebraic simplifier
     # round a loop (it logs an error and gives up after 50 passes).
-    log_x = tuple(jnp.broadcast_to(part, shape) for part in df_log(x))
-    hi, lo = df_exp(df_mul(exponent, log_x))
+    log_hi, log_lo = df_log(x)
+    hi, lo = df_exp(df_mul(exponent, (jnp.broadcast_to(log_hi, shape), jnp.broadcast_to(log_lo, shape))))
     return hi + lo
 
 
