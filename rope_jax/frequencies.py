@@ -436,7 +436,8 @@ class Llama3(Scaling):
 
     Attributes:
         factor: The context stretch (>= 1).
-        low_freq_factor, high_freq_factor: Band edges (``high_freq_factor > low_freq_factor``).
+        low_freq_factor, high_freq_factor: Band edges (``high_freq_factor >= low_freq_factor``; equal edges,
+            as in Llama 4 Scout, leave no band to blend).
         original_max_position_embeddings: The pre-training context length.
 
     Example:
@@ -462,9 +463,9 @@ class Llama3(Scaling):
             "original_max_position_embeddings",
             _checks.positive_int("original_max_position_embeddings", self.original_max_position_embeddings),
         )
-        if self.high_freq_factor <= self.low_freq_factor:
+        if self.high_freq_factor < self.low_freq_factor:
             raise ValueError(
-                "Llama 3 scaling needs high_freq_factor > low_freq_factor, "
+                "Llama 3 scaling needs high_freq_factor >= low_freq_factor, "
                 f"got high_freq_factor={self.high_freq_factor}, low_freq_factor={self.low_freq_factor}."
             )
 
@@ -480,6 +481,8 @@ class Llama3(Scaling):
         high_freq_wavelen = _f32(old_context / high_freq_factor)
         wavelen = _reciprocal(inv_freq) * _f32(2 * math.pi)  # torch: `2 * math.pi / inv_freq`
         scaled = np.where(wavelen > low_freq_wavelen, inv_freq / _f32(factor), inv_freq)
+        if high_freq_factor == low_freq_factor:  # Llama 4 Scout: no band between the edges to blend
+            return scaled.astype(_f32), 1.0
         smooth = (_reciprocal(wavelen) * _f32(old_context) - _f32(low_freq_factor)) / _f32(
             high_freq_factor - low_freq_factor
         )
