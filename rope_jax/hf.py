@@ -285,6 +285,13 @@ def num_layers(config: Mapping[str, Any] | str | os.PathLike) -> int | None:
 
 
 def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
+    types = _given_layer_types(config, entry, layers)
+    if entry.get("last_layer_full") and types:  # Gemma 4 / EmbeddingGemma 2 configs force it
+        types[-1] = "full_attention"
+    return types
+
+
+def _given_layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
     if config.get("layer_types"):
         types = list(config["layer_types"])
         if len(types) != layers:

@@ -16,6 +16,7 @@ hand-read rules that text cannot carry (which layers skip RoPE, legacy per-layer
     head_dim_key the head dim of the RoPE ("qk_rope_head_dim" for MLA); else head_dim or hidden / heads
     legacy_layers  "gemma3" | "olmo3": how a flat legacy config splits into sliding / full layer types
     full_every   [config key or null, default N, offset]: default layer_types, full when (i + offset) % N == 0
+    last_layer_full  the config class makes the last layer full attention whatever layer_types says
     sliding_window  the class-default sliding_window, for NoPE rules that depend on it
     global_head_dim  the class-default head dim of full-attention layers (Gemma 4)
     nope         which layers skip RoPE: "no_rope_layers", "sliding_only", "sliding_only_if_window",
@@ -64,6 +65,16 @@ FULL_EVERY = {  # default layer_types when config.json gives none
     "granitemoe_swa": [None, 4, 0],
     "afmoe": ["global_attn_every_n_layers", 4, 1],
     "kolibri1": [None, 5, 1],
+    "olmo_hybrid": [None, 4, 1],  # the others are linear attention (no RoPE either way)
+    "gemma4_text": [None, 6, 1],
+    "gemma4_unified_text": [None, 6, 1],
+    "diffusion_gemma_text": [None, 6, 1],
+}
+LAST_LAYER_FULL = {  # the config class forces layer_types[-1] to full_attention, even a given list
+    "gemma4_text",
+    "gemma4_unified_text",
+    "diffusion_gemma_text",
+    "embedding_gemma2_text",
 }
 SLIDING_WINDOW = {  # class-default sliding_window of the types whose NoPE rule reads it
     "cohere2": 4096,
@@ -135,6 +146,8 @@ def compact(name: str, entry: dict) -> dict:
         out["full_every"] = FULL_EVERY[name]
     if name in NOPE:
         out["nope"] = NOPE[name]
+    if name in LAST_LAYER_FULL:
+        out["last_layer_full"] = True
     if name in SLIDING_WINDOW:
         out["sliding_window"] = SLIDING_WINDOW[name]
     if name in GLOBAL_HEAD_DIM:
