@@ -18,6 +18,24 @@ from typing import Any
 TABLE_PATH = pathlib.Path(__file__).resolve().parent.parent / "rope_jax" / "hf_model_types.json"
 
 
+# Behaviours without a fixture: the representative model type cannot be run by the generator, with why.
+# test_every_behaviour_of_the_table_has_a_fixture accepts a missing behaviour only if one of its model types
+# is listed here, and fails once a listed type's behaviour gets a fixture (so the list stays current).
+KNOWN_GAPS = {
+    "dia": "the 'no class defaults' group holds composites the audit lists as text (dia, t5gemma, qwen3_omni_moe, "
+    "esmfold2, ...): their RoPE settings live in sub-configs (encoder/decoder/thinker) the loader does not read",
+    "clvp": "composite: its text config (clvp_encoder) is outside the audit; no text rotary class to call",
+    "dots3_note": "composite: transformers' validation needs the vision adapter width = text hidden size",
+    "glm4v": "M-RoPE with class-default sections: the direct call does not fit glm4v's apply function",
+    "glm4v_moe": "as glm4v",
+    "glm4v_text": "as glm4v",
+    "glm5_next": "composite: no text rotary class in modeling_glm5_next",
+    "mistral4": "the tiny model of its class defaults fails inside transformers (head-size mismatch)",
+    "nemotron3_diarization": "its config class has no max_position_embeddings; the rotary module fails",
+    "openai_privacy_filter": "the tiny model fails inside transformers (head-size mismatch)",
+}
+
+
 def _defaults_signature(defaults: Mapping[str, Any]) -> tuple:
     def flat(params: Mapping[str, Any] | None) -> tuple:
         if params is None:

