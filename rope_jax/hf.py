@@ -165,7 +165,8 @@ def _layer_type_params(config: dict, entry: Mapping[str, Any]) -> dict[str | Non
         per = {None: scaling}
     elif isinstance(params, Mapping) and params:
         per = {None: dict(params)}
-    elif defaults and defaults.get("rope_type", "default") != "default":  # e.g. gpt-oss: YaRN by default
+    elif defaults and (defaults.get("rope_type", "default") != "default" or defaults.get("mrope_section")):
+        # e.g. gpt-oss: YaRN by default; HunYuan-VL, Qwen-VL: M-RoPE sections by default
         per = {None: dict(defaults)}
     else:
         per = {None: {}}
@@ -270,7 +271,8 @@ def _build(model: _Model, layer_type: str | None, params: dict) -> RoPE | RoPENd
         scaling=scaling,
     )  # fmt: skip
     if sections is not None:
-        return RoPENd.mrope(rope, sections, interleaved_axes=bool(params.get("mrope_interleaved", False)))
+        interleaved_axes = bool(entry.get("mrope_interleaved") or params.get("mrope_interleaved", False))
+        return RoPENd.mrope(rope, sections, interleaved_axes=interleaved_axes)
     return rope
 
 

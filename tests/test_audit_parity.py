@@ -31,10 +31,7 @@ TOLERANCE = 1e-6
 KNOWN_GAPS = audit_behaviours.KNOWN_GAPS
 
 # Fixtures whose rotated outputs rope_jax is known to get wrong; strict, so a fix turns them into failures.
-KNOWN_DIFFERENCES = {
-    "defaults-hy_v4_vl": "class-default mrope_section is not applied (1-D RoPE; exact only for text positions)",
-    "defaults-hy_v4_vl_text": "as defaults-hy_v4_vl",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def cases(names):

@@ -16,6 +16,7 @@ hand-read rules that text cannot carry (which layers skip RoPE, legacy per-layer
     head_dim_key the head dim of the RoPE ("qk_rope_head_dim" for MLA); else head_dim or hidden / heads
     legacy_layers  "gemma3" | "olmo3": how a flat legacy config splits into sliding / full layer types
     full_every   [config key or null, default N, offset]: default layer_types, full when (i + offset) % N == 0
+    mrope_interleaved  the model interleaves the M-RoPE axes (Qwen3-VL style) even without the config key
     last_layer_full  the config class makes the last layer full attention whatever layer_types says
     sliding_window  the class-default sliding_window, for NoPE rules that depend on it
     global_head_dim  the class-default head dim of full-attention layers (Gemma 4)
@@ -69,6 +70,15 @@ FULL_EVERY = {  # default layer_types when config.json gives none
     "gemma4_text": [None, 6, 1],
     "gemma4_unified_text": [None, 6, 1],
     "diffusion_gemma_text": [None, 6, 1],
+}
+MROPE_INTERLEAVED = {  # the modeling code interleaves the t/h/w axes whatever the config's mrope_interleaved says
+    "cosmos3_edge_text",
+    "hy_v4_vl_text",
+    "qwen3_5_text",
+    "qwen3_5_moe_text",
+    "qwen3_vl_text",
+    "qwen3_vl_moe_text",
+    "qwen4_exp_text",
 }
 LAST_LAYER_FULL = {  # the config class forces layer_types[-1] to full_attention, even a given list
     "gemma4_text",
@@ -146,6 +156,8 @@ def compact(name: str, entry: dict) -> dict:
         out["full_every"] = FULL_EVERY[name]
     if name in NOPE:
         out["nope"] = NOPE[name]
+    if name in MROPE_INTERLEAVED:
+        out["mrope_interleaved"] = True
     if name in LAST_LAYER_FULL:
         out["last_layer_full"] = True
     if name in SLIDING_WINDOW:
