@@ -123,7 +123,7 @@ def rotated(name: str, call: dict) -> np.ndarray:
         start, stop = meta["positions"][call["label"]]
         positions = np.arange(start, stop)[None]
     width = call["width"]
-    head = ARRAYS[f"{name}/input/{positions.shape[1]}x{width}"].astype(np.float32)  # [T, width]
+    head = ARRAYS[f"{meta['input']}/{positions.shape[1]}x{width}"].astype(np.float32)  # [T, width]
     x = np.broadcast_to(head[None, :, None], (positions.shape[0], head.shape[0], 1, width))
     if width < rope.head_dim:  # the attention rotates a slice it cut itself (the rotary part)
         assert width == rotary_dim(rope)
