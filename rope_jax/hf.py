@@ -369,8 +369,8 @@ def layer_ropes(
     for layer, layer_type in enumerate(types):
         key = layer_type if layer_type in model.params else None
         params = model.params.get(key) if key in model.params else None
-        if key not in model.params and layer_type in _NO_ATTENTION_LAYER_TYPES:
-            result.append(None)  # LFM3 conv, Dory mlp, OLMo-Hybrid linear-attention layers
+        if layer_type in _NO_ATTENTION_LAYER_TYPES:
+            result.append(None)  # LFM3 conv, Dory mlp, Qwen3.5 / Qwen3-Next / OLMo-Hybrid linear attention
             continue
         if key not in model.params:
             raise ValueError(
