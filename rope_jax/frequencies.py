@@ -432,8 +432,8 @@ class Llama3(Scaling):
     """Llama 3.1 scaling: long wavelengths / ``factor``, short ones kept, a smooth blend between.
 
     Wavelengths above ``original_max_position_embeddings / low_freq_factor`` are interpolated, those below
-    ``original_max_position_embeddings / high_freq_factor`` are kept. Equal factors (Llama 4) make the blend a
-    step; a wavelength exactly on the step is kept (Hugging Face divides 0 by 0 there).
+    ``original_max_position_embeddings / high_freq_factor`` are kept. Equal edges (Llama 4 Scout and Maverick)
+    leave no band to blend: a step, where Hugging Face would divide 0 by 0 at a wavelength exactly on the edge.
 
     Attributes:
         factor: The context stretch (>= 1).
@@ -481,9 +481,11 @@ class Llama3(Scaling):
         high_freq_wavelen = _f32(old_context / high_freq_factor)
         wavelen = _reciprocal(inv_freq) * _f32(2 * math.pi)  # torch: `2 * math.pi / inv_freq`
         scaled = np.where(wavelen > low_freq_wavelen, inv_freq / _f32(factor), inv_freq)
-        band = _f32(high_freq_factor - low_freq_factor)
-        offset = _reciprocal(wavelen) * _f32(old_context) - _f32(low_freq_factor)
-        smooth = np.divide(offset, band, out=np.ones_like(offset), where=band != 0)
+        if high_freq_factor == low_freq_factor:  # Llama 4 Scout: no band between the edges to blend
+            return scaled.astype(_f32), 1.0
+        smooth = (_reciprocal(wavelen) * _f32(old_context) - _f32(low_freq_factor)) / _f32(
+            high_freq_factor - low_freq_factor
+        )
         smoothed = (_ONE - smooth) * scaled / _f32(factor) + smooth * scaled
         is_medium = ~(wavelen < high_freq_wavelen) & ~(wavelen > low_freq_wavelen)
         return np.where(is_medium, smoothed, scaled).astype(_f32), 1.0

@@ -66,6 +66,8 @@ _ROPE_KEYS = (
 _TYPE_ALIASES = {"su": "longrope"}  # Phi-3's first configs
 _GENERIC_HEAD_DIM_KEYS = ("head_dim", "qk_rope_head_dim")  # model types outside the audit
 _FLAT_KEYS = {"rope_type", "type", "rope_theta", "factor", "partial_rotary_factor"}
+# Layer types without softmax attention, hence without RoPE, in hybrid models' layer_types.
+_NO_ATTENTION_LAYER_TYPES = frozenset({"conv", "mlp", "linear_attention", "mamba", "recurrent"})
 
 
 def _load(config: Mapping[str, Any] | str | os.PathLike) -> dict:
@@ -163,7 +165,8 @@ def _layer_type_params(config: dict, entry: Mapping[str, Any]) -> dict[str | Non
         per = {None: scaling}
     elif isinstance(params, Mapping) and params:
         per = {None: dict(params)}
-    elif defaults and defaults.get("rope_type", "default") != "default":  # e.g. gpt-oss: YaRN by default
+    elif defaults and (defaults.get("rope_type", "default") != "default" or defaults.get("mrope_section")):
+        # e.g. gpt-oss: YaRN by default; HunYuan-VL, Qwen-VL: M-RoPE sections by default
         per = {None: dict(defaults)}
     else:
         per = {None: {}}
@@ -205,8 +208,8 @@ def _read(config: Mapping[str, Any] | str | os.PathLike, interleaved: bool | Non
 
 
 def _head_dim(config: dict, entry: Mapping[str, Any], layer_type: str | None) -> int:
-    if layer_type == "full_attention" and config.get("global_head_dim"):  # Gemma 4 global layers
-        return int(config["global_head_dim"])
+    if layer_type == "full_attention" and (config.get("global_head_dim") or entry.get("global_head_dim")):
+        return int(config.get("global_head_dim") or entry["global_head_dim"])  # Gemma 4 global layers
     keys = (entry["head_dim_key"],) if "head_dim_key" in entry else ("head_dim",) if entry else _GENERIC_HEAD_DIM_KEYS
     for key in keys:
         if config.get(key):
@@ -268,7 +271,8 @@ def _build(model: _Model, layer_type: str | None, params: dict) -> RoPE | RoPENd
         scaling=scaling,
     )  # fmt: skip
     if sections is not None:
-        return RoPENd.mrope(rope, sections, interleaved_axes=bool(params.get("mrope_interleaved", False)))
+        interleaved_axes = bool(entry.get("mrope_interleaved") or params.get("mrope_interleaved", False))
+        return RoPENd.mrope(rope, sections, interleaved_axes=interleaved_axes)
     return rope
 
 
@@ -283,6 +287,13 @@ def num_layers(config: Mapping[str, Any] | str | os.PathLike) -> int | None:
 
 
 def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
+    types = _given_layer_types(config, entry, layers)
+    if entry.get("last_layer_full") and types:  # Gemma 4 / EmbeddingGemma 2 configs force it
+        types[-1] = "full_attention"
+    return types
+
+
+def _given_layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
     if config.get("layer_types"):
         types = list(config["layer_types"])
         if len(types) != layers:
@@ -299,7 +310,7 @@ def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[st
 def _uses_rope(config: dict, entry: Mapping[str, Any], layer: int, layer_type: str) -> bool:
     """Whether layer ``layer`` applies RoPE at all (the audited NoPE rules)."""
     rule = entry.get("nope")
-    window = config.get("sliding_window")
+    window = config["sliding_window"] if "sliding_window" in config else entry.get("sliding_window")
     if rule == "no_rope_layers":
         flags = config.get("no_rope_layers")
         if flags:
@@ -311,8 +322,15 @@ def _uses_rope(config: dict, entry: Mapping[str, Any], layer: int, layer_type: s
         return window is None or layer_type == "sliding_attention"
     if rule == "sliding_only_else_none":
         return window is not None and layer_type == "sliding_attention"
-    if rule == "full_only":
-        return layer_type == "full_attention" and config.get("rope_theta") is not None
+    if rule == "full_only":  # OLMo-Hybrid: no RoPE at all when theta is null (not when it is left out)
+        params = config.get("rope_parameters")
+        if "rope_theta" in config:
+            theta = config["rope_theta"]
+        elif isinstance(params, Mapping) and "rope_theta" in params:
+            theta = params["rope_theta"]
+        else:
+            theta = _defaults(entry, layer_type).get("rope_theta", 10000.0)
+        return layer_type == "full_attention" and theta is not None
     if rule == "layer_rope_theta":
         return bool(config.get("layer_rope_theta", [1] * (layer + 1))[layer])
     return True
@@ -351,6 +369,9 @@ def layer_ropes(
     for layer, layer_type in enumerate(types):
         key = layer_type if layer_type in model.params else None
         params = model.params.get(key) if key in model.params else None
+        if layer_type in _NO_ATTENTION_LAYER_TYPES:
+            result.append(None)  # LFM3 conv, Dory mlp, Qwen3.5 / Qwen3-Next / OLMo-Hybrid linear attention
+            continue
         if key not in model.params:
             raise ValueError(
                 f"layer {layer} is a {layer_type!r} layer but the config sets RoPE only for "

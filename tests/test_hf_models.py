@@ -31,7 +31,8 @@ def test_every_audited_model_type_loads_per_layer_or_is_refused_by_name(model_ty
     entry = MODEL_TYPES[model_type]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an audited type never falls back to the generic guess
-        config = small(model_type, head_dim=96, **layer_types_for(entry))
+        sections = (entry.get("defaults") or {}).get("mrope_section")  # class-default M-RoPE fixes the head dim
+        config = small(model_type, head_dim=2 * sum(sections) if sections else 96, **layer_types_for(entry))
         if entry.get("unsupported"):
             with pytest.raises(ValueError, match=f"{model_type}|not supported|no RoPE"):
                 rope_jax.layer_ropes(config)

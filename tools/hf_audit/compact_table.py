@@ -16,6 +16,10 @@ hand-read rules that text cannot carry (which layers skip RoPE, legacy per-layer
     head_dim_key the head dim of the RoPE ("qk_rope_head_dim" for MLA); else head_dim or hidden / heads
     legacy_layers  "gemma3" | "olmo3": how a flat legacy config splits into sliding / full layer types
     full_every   [config key or null, default N, offset]: default layer_types, full when (i + offset) % N == 0
+    mrope_interleaved  the model interleaves the M-RoPE axes (Qwen3-VL style) even without the config key
+    last_layer_full  the config class makes the last layer full attention whatever layer_types says
+    sliding_window  the class-default sliding_window, for NoPE rules that depend on it
+    global_head_dim  the class-default head dim of full-attention layers (Gemma 4)
     nope         which layers skip RoPE: "no_rope_layers", "sliding_only", "sliding_only_if_window",
                  "sliding_only_else_none", "full_only", "layer_rope_theta"
     yarn_is_longrope  Phi-3's configuration maps "yarn" (and "su") to LongRoPE
@@ -60,6 +64,39 @@ FULL_EVERY = {  # default layer_types when config.json gives none
     "exaone_moe": ["sliding_window_pattern", 4, 1],
     "granite_swa": [None, 4, 0],
     "granitemoe_swa": [None, 4, 0],
+    "afmoe": ["global_attn_every_n_layers", 4, 1],
+    "kolibri1": [None, 5, 1],
+    "olmo_hybrid": [None, 4, 1],  # the others are linear attention (no RoPE either way)
+    "gemma4_text": [None, 6, 1],
+    "gemma4_unified_text": [None, 6, 1],
+    "diffusion_gemma_text": [None, 6, 1],
+}
+MROPE_INTERLEAVED = {  # the modeling code interleaves the t/h/w axes whatever the config's mrope_interleaved says
+    "cosmos3_edge_text",
+    "hy_v4_vl_text",
+    "qwen3_5_text",
+    "qwen3_5_moe_text",
+    "qwen3_vl_text",
+    "qwen3_vl_moe_text",
+    "qwen4_exp_text",
+}
+LAST_LAYER_FULL = {  # the config class forces layer_types[-1] to full_attention, even a given list
+    "gemma4_text",
+    "gemma4_unified_text",
+    "diffusion_gemma_text",
+    "embedding_gemma2_text",
+}
+SLIDING_WINDOW = {  # class-default sliding_window of the types whose NoPE rule reads it
+    "cohere2": 4096,
+    "cohere2_moe": 4096,
+    "exaone4": 4096,
+    "exaone_moe": 4096,
+    "kolibri1": 513,
+}
+GLOBAL_HEAD_DIM = {  # head dim of full-attention layers when config.json has no global_head_dim
+    "gemma4_text": 512,
+    "gemma4_unified_text": 512,
+    "diffusion_gemma_text": 512,
 }
 LEGACY_LAYERS = {
     "gemma3_text": "gemma3",
@@ -119,6 +156,14 @@ def compact(name: str, entry: dict) -> dict:
         out["full_every"] = FULL_EVERY[name]
     if name in NOPE:
         out["nope"] = NOPE[name]
+    if name in MROPE_INTERLEAVED:
+        out["mrope_interleaved"] = True
+    if name in LAST_LAYER_FULL:
+        out["last_layer_full"] = True
+    if name in SLIDING_WINDOW:
+        out["sliding_window"] = SLIDING_WINDOW[name]
+    if name in GLOBAL_HEAD_DIM:
+        out["global_head_dim"] = GLOBAL_HEAD_DIM[name]
     if name.startswith("phi3") or name.startswith("phi4_multimodal"):
         out["yarn_is_longrope"] = True
     if entry.get("text_config"):
