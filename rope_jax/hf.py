@@ -392,8 +392,8 @@ def layer_ropes(
 def _layer_type_rope(model: _Model, layer_type: str) -> RoPE | RoPENd:
     """The RoPE of the layers of one type: from the per-layer list when the config lists its layers."""
     layers = _num_layers(model.config)
-    if layers is not None and layer_type in _layer_types(model.config, model.entry, layers):
-        types = _layer_types(model.config, model.entry, layers)
+    types = [] if layers is None else _layer_types(model.config, model.entry, layers)
+    if layer_type in types:
         ropes = layer_ropes(model.config, interleaved=model.interleaved)
         distinct = {rope for rope, kind in zip(ropes, types, strict=True) if kind == layer_type}
         if distinct == {None}:
