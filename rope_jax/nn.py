@@ -293,6 +293,7 @@ class RoPEAttention(nnx.Module):
         self.cached_position: nnx.Cache[jax.Array] | None = nnx.data(None)  # [B, S]; not in the plain cache
         self.cache_mode = "rotated"
         self.cache_sinks: int | None = None
+        self.cache_check = True
 
     # ----------------------------------------------------------------------------------------- pieces
 
@@ -435,6 +436,7 @@ class RoPEAttention(nnx.Module):
         dtype: Any = None,
         mode: Literal["rotated", "unrotated"] = "rotated",
         sinks: int | None = None,
+        check: bool = True,
     ) -> None:
         """Allocate an empty KV cache for ``batch_size`` rows (call outside jit).
 
@@ -458,16 +460,25 @@ class RoPEAttention(nnx.Module):
         The caches other than the default need 1D positions and, for sinks or ``"unrotated"``, a
         :class:`rope_jax.RoPE` (or no RoPE).
 
+        A cache that can fill (the default and ``"unrotated"`` ones, and a window ring shorter than the window)
+        never drops a token: a call whose tokens do not fit leaves the cache as it was and returns NaN. With
+        ``check=True`` (default) it also raises a ValueError, through a host callback the device takes only then;
+        on a GPU the conditional around it reads its predicate on the host at every step. ``check=False`` leaves
+        that out: decoding never waits for the host, and a full cache shows as NaN outputs (the measured cost
+        of both is in the README's GPU section).
+
         Args:
             batch_size: Rows B.
             max_length: Cache slots (see above).
             dtype: Cache dtype (default: the layer's dtype, else its param dtype).
             mode: ``"rotated"`` (default) or ``"unrotated"`` keys.
             sinks: Attention-sink count S (``1 <= S < max_length``), or None; only for full-attention layers.
+            check: Raise when a call overflows the cache (see above); the state is kept and NaN returned either way.
         """
         batch_size = _checks.positive_int("batch_size", batch_size)
         max_length = _checks.positive_int("max_length", max_length)
         _checks.one_of("mode", mode, _CACHE_MODES)
+        check = _checks.boolean("check", check)
         if sinks is not None:
             sinks = _checks.positive_int("sinks", sinks)
             if sinks >= max_length:
@@ -501,7 +512,7 @@ class RoPEAttention(nnx.Module):
         self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
         plain = mode == "rotated" and sinks is None and self.sliding_window is None
         self.cached_position = None if plain else nnx.Cache(jnp.zeros((batch_size, max_length), jnp.int32))
-        self.cache_mode, self.cache_sinks = mode, sinks
+        self.cache_mode, self.cache_sinks, self.cache_check = mode, sinks, check
 
     def _cache(self, purpose: str) -> tuple[nnx.Cache, nnx.Cache, nnx.Cache, nnx.Cache]:
         """The cache variables (key, value, mask, index), or a clear error naming ``purpose``."""
@@ -533,20 +544,29 @@ class RoPEAttention(nnx.Module):
         if self.cached_position is not None:
             return self._decode_ring(x, positions, attention_mask_, self.cached_position)
         slot = cache_index[...]
-        raise_if(slot + length > max_length, _raise_cache_full, slot, length, max_length)
+        full = slot + length > max_length
+        if self.cache_check:
+            raise_if(full, _raise_cache_full, slot, length, max_length)
         new_mask = jnp.ones((batch, length), bool) if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
         if positions is None:
             positions = self.next_position[:, None] + positions_from_mask(new_mask)
         q, k, v = self._project(x)
         q, k = self._rotate(q, k, positions)
         zero = jnp.zeros((), slot.dtype)  # one index dtype for all axes, also with jax_enable_x64
-        keys = jax.lax.dynamic_update_slice(cached_key[...], k.astype(cached_key.dtype), (zero, slot, zero, zero))
-        values = jax.lax.dynamic_update_slice(cached_value[...], v.astype(cached_value.dtype), (zero, slot, zero, zero))
-        key_mask = jax.lax.dynamic_update_slice(cached_mask[...], new_mask, (zero, slot))
+        start = jnp.minimum(slot, max_length - length)  # where dynamic_update_slice writes (it clamps)
+
+        def write(cached: jax.Array, new: jax.Array) -> jax.Array:  # a full cache rewrites what it holds
+            at = (zero, start) + (zero,) * (cached.ndim - 2)
+            new = jnp.where(full, jax.lax.dynamic_slice(cached, at, new.shape), new.astype(cached.dtype))
+            return jax.lax.dynamic_update_slice(cached, new, at)
+
+        keys, values = write(cached_key[...], k), write(cached_value[...], v)
+        key_mask = write(cached_mask[...], new_mask)
         cached_key[...], cached_value[...], cached_mask[...] = keys, values, key_mask
-        cache_index[...] = slot + length
+        cache_index[...] = jnp.where(full, slot, slot + length)
         mask = make_mask(length, max_length, causal=True, key_mask=key_mask, query_offset=slot)
-        return self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)
+        out = self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)
+        return jnp.where(full, jnp.asarray(jnp.nan, out.dtype), out)
 
     def _decode_ring(
         self, x: jax.Array, positions: ArrayLike | None, attention_mask_: ArrayLike | None, cached_position: nnx.Cache
@@ -577,8 +597,11 @@ class RoPEAttention(nnx.Module):
                     f"a cache with {slots} slots and sinks={sinks} takes at most {ring} tokens per call, got {length}."
                 )
         index = cache_index[...]
+        full = jnp.zeros((), bool)
         if self.cache_sinks is None and (window is None or slots < window):  # nothing may be evicted
-            raise_if(index + length > slots, _raise_cache_full, index, length, slots)
+            full = index + length > slots
+            if self.cache_check:
+                raise_if(full, _raise_cache_full, index, length, slots)
         times = index + jnp.arange(length, dtype=index.dtype)  # [T], padding included
         new_slots = jnp.where(times < sinks, times, sinks + (times - sinks) % ring)
         slot = jnp.arange(slots, dtype=index.dtype)
@@ -621,10 +644,14 @@ class RoPEAttention(nnx.Module):
         out = self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, causal_only=False)
 
         keep = min(length, ring)  # static: a longer chunk's earlier tokens would be overwritten by its later ones
-        write = new_slots[length - keep :]
-        cached_key[...] = stored_keys.at[:, write].set(k[:, length - keep :].astype(stored_keys.dtype))
-        cached_value[...] = cached_value[...].at[:, write].set(v[:, length - keep :].astype(cached_value.dtype))
-        cached_mask[...] = cached_mask[...].at[:, write].set(new_mask[:, length - keep :])
-        cached_position[...] = written_positions.at[:, write].set(positions[:, length - keep :].astype(jnp.int32))
-        cache_index[...] = index + length
-        return out
+        write = jnp.where(full, slots, new_slots[length - keep :])  # a full cache writes nothing (slot out of range)
+        cached_key[...] = stored_keys.at[:, write].set(k[:, length - keep :].astype(stored_keys.dtype), mode="drop")
+        cached_value[...] = (
+            cached_value[...].at[:, write].set(v[:, length - keep :].astype(cached_value.dtype), mode="drop")
+        )
+        cached_mask[...] = cached_mask[...].at[:, write].set(new_mask[:, length - keep :], mode="drop")
+        cached_position[...] = written_positions.at[:, write].set(
+            positions[:, length - keep :].astype(jnp.int32), mode="drop"
+        )
+        cache_index[...] = jnp.where(full, index, index + length)
+        return jnp.where(full, jnp.asarray(jnp.nan, out.dtype), out)

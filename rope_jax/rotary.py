@@ -95,18 +95,31 @@ def rotate(
 
 
 def scaled_cos_sin(angles: jax.Array, attention_scaling: float) -> tuple[jax.Array, jax.Array]:
-    """cos and sin of ``angles [..., T, P]``, evaluated once per position and pair (not once per head).
+    """cos and sin of ``angles [..., T, P]`` (attention scaling included), in the form that is fastest per platform.
 
-    Left alone, XLA fuses cos/sin into the per-head rotation loop and evaluates them again for every head and
-    output half: 13x an elementwise pass on CPU (benchmarks/rope_throughput.py). ``optimization_barrier`` does
-    not stop it (XLA:CPU removes barriers before fusion); a gather does, since XLA never fuses an expensive
-    producer through one. Reading the rows back through an identity gather costs one [..., T, P] pass.
+    On GPU and TPU they are left to fuse into the rotation, which then evaluates them per element: compute is
+    cheap there and the whole RoPE stays one kernel at memory speed. XLA:CPU would make the same fusion 3-13x
+    slower than an elementwise pass (the trig runs again for every head and output half), so on CPU they are
+    evaluated once per position and pair (:func:`_evaluated_once`). Both forms are elementwise in every axis of
+    ``angles``: under any sharding neither needs a collective.
     """
     cos, sin = jnp.cos(angles), jnp.sin(angles)
     if attention_scaling != 1.0:  # as Hugging Face: cos * scaling, sin * scaling, in float32
         cos, sin = cos * jnp.float32(attention_scaling), sin * jnp.float32(attention_scaling)
-    rows = jnp.arange(angles.shape[-2])
-    return jnp.take(cos, rows, axis=-2), jnp.take(sin, rows, axis=-2)
+    return jax.lax.platform_dependent(cos, sin, cpu=_evaluated_once, default=lambda cos, sin: (cos, sin))
+
+
+def _evaluated_once(cos: jax.Array, sin: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(cos, sin)`` unchanged, read back through an identity gather so XLA computes each value once.
+
+    XLA never fuses an expensive producer through a gather, and ``optimization_barrier`` does not stop the fusion
+    (XLA:CPU removes barriers before fusing). The gather runs over a new leading axis of size 2 that no sharding
+    touches: an identity gather over the sequence or heads axis would make the SPMD partitioner all-gather that
+    axis (and raise in explicit sharding mode).
+    """
+    both = jnp.stack([cos, sin])
+    both = jnp.take(both, jnp.arange(2), axis=0)
+    return both[0], both[1]
 
 
 def apply_rope(

@@ -327,3 +327,30 @@ def test_sliding_window_off_by_one_is_transformers_gemma3s():
         sliding_window=window + 1,
     )
     assert ports.relative_error(lm(arrays["prompt"]), arrays["prompt_logits"]) > 1e-3
+
+
+# ------------------------------------------------------------------------------------------- a full cache
+
+
+@pytest.mark.parametrize(("layer", "cache"), [({}, {}), ({}, {"mode": "unrotated"}), ({"sliding_window": 8}, {})])
+@pytest.mark.parametrize("check", [True, False])
+def test_a_full_cache_keeps_its_contents_and_never_returns_a_number(layer, cache, check):
+    """Overflowing a cache that can fill raises (check=True) or returns NaN (check=False); either way the cache
+    holds what it held, and decoding goes on from there once it is reset."""
+    attn, x = make(**layer), inputs(length=8, seed=9)
+    attn.init_cache(2, 6, check=check, **cache)  # a window ring shorter than its window can fill too
+    step = nnx.jit(lambda m, a: m(a, decode=True))
+    first = step(attn, x[:, :5])
+    before = jax.tree.map(np.asarray, nnx.state(attn, nnx.Cache))
+    if check:
+        with pytest.raises(Exception, match="KV cache is full: 5 of 6 slots used and 2 more"):
+            jax.block_until_ready(step(attn, x[:, 5:7]))
+    else:
+        assert bool(jnp.all(jnp.isnan(step(attn, x[:, 5:7]))))
+    chex.assert_trees_all_equal(jax.tree.map(np.asarray, nnx.state(attn, nnx.Cache)), before)
+    last = step(attn, x[:, 5:6])  # one more token still fits, and decodes as if nothing had happened
+    reference = make(**layer)
+    reference.init_cache(2, 6, **cache)
+    close(jnp.concatenate([first, last], axis=1), reference(x[:, :6], decode=True))
+    attn.reset_cache()
+    close(step(attn, x[:, :5]), first)

@@ -66,11 +66,53 @@ def test_help_and_usage_errors():
 @pytest.mark.slow
 def test_bench_quick(capsys):
     assert main(["bench", "--quick"]) == 0
-    text = capsys.readouterr().out
-    assert "[###] 3/3 attention_overhead" in text and "x copy pass" in text and "overhead" in text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "## attention_overhead" in text and "x copy pass" in text and "RoPE overhead" in text
     assert "decode step by cache" in text and all(
-        f"\n{name} " in text for name in ("sliding window", "sinks, unrotated")
+        f"| {name} |" in text for name in ("sliding window", "sinks, unrotated")
     )
+    assert "3/3" in captured.err  # the progress bar goes to stderr, the tables to stdout
+
+
+@pytest.mark.slow
+def test_gpu_suite_quick_writes_every_section(tmp_path, capsys):
+    """The accelerator suite, at --quick shapes on the CPU: both files, every section, no failure."""
+    assert main(["bench", "--suite", "gpu", "--out", str(tmp_path), "--quick"]) == 0
+    captured = capsys.readouterr()
+    results = json.loads((tmp_path / "results.json").read_text())
+    markdown = (tmp_path / "results.md").read_text()
+    sections = [
+        "throughput bfloat16 prefill",
+        "throughput float32 prefill",
+        "throughput bfloat16 decode",
+        "throughput float32 decode",
+        "compiled HLO",
+        "attention layer",
+        "decode step by cache",
+        "cache-full check",
+        "angle precision",
+    ]
+    assert list(results["sections"]) == sections
+    for title in sections:
+        assert "error" not in results["sections"][title], results["sections"][title]
+        assert f"## {title}\n" in markdown
+    assert captured.out.strip() == markdown.strip()  # the report on stdout, the progress on stderr
+    assert "9/9" in captured.err
+    env = results["environment"]
+    assert env["backend"] == "cpu" and env["jax"] and env["device"] and env["quick"] is True
+    throughput = results["sections"]["throughput bfloat16 prefill"]["rows"]
+    assert {"copy pass", "rope_jax", "rope_jax precise", "cos/sin table"} <= set(throughput)
+    assert all(set(row["ratio"]) == {"median", "min", "max"} for row in throughput.values())
+    hlo = results["sections"]["compiled HLO"]["rows"]
+    assert hlo["rope_jax"]["cos_sin_materialised"] is True  # the CPU form evaluates cos/sin once
+    assert hlo["cos/sin fused"]["cos_sin_materialised"] is False and hlo["copy pass"]["kernels"] == 2
+    check = results["sections"]["cache-full check"]["rows"]
+    assert set(check) == {"plain", "unrotated"} and all(
+        set(row) == {"check=False", "check=True"} for row in check.values()
+    )
+    assert results["targets"][0][0] == "throughput bfloat16 prefill: copy / rope_jax"
+    assert (tmp_path / "hlo.txt").read_text().count("ENTRY") == len(hlo)
 
 
 def test_inspect_accounts_for_every_layer(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
     rope-jax [demo] [--out DIR]        the demo (default command)
     rope-jax inspect CONFIG [--plot PNG]  a config.json or bundled preset, pair by pair
-    rope-jax bench [--quick]           the benchmark suite
+    rope-jax bench [--quick]           the benchmark tables
+    rope-jax bench --suite gpu --out DIR  the accelerator suite, written to files
 
 Exit codes: 0 success, 1 bad input (missing/invalid config, no RoPE), 2 usage error.
 """
@@ -50,13 +51,19 @@ BENCHMARKS = ("rope_throughput", "angle_precision", "attention_overhead")
 
 
 def _bench(args: argparse.Namespace) -> int:
-    for index, name in enumerate(BENCHMARKS, start=1):
-        bar = "#" * index + "." * (len(BENCHMARKS) - index)
-        print(f"[{bar}] {index}/{len(BENCHMARKS)} {name}", flush=True)
-        start = time.perf_counter()
-        benchmark = importlib.import_module(f"rope_jax.cli.benchmarks.{name}")
-        benchmark.main(["--quick"] if args.quick else [])
-        print(f"    ({time.perf_counter() - start:.1f} s)\n", flush=True)
+    argv = ["--quick"] if args.quick else []
+    if args.suite == "gpu":
+        from rope_jax.cli.benchmarks import suite
+
+        return suite.run(args.out, quick=args.quick, argv=["--suite", "gpu", "--out", args.out, *argv])
+    from tqdm import tqdm
+
+    progress = tqdm(BENCHMARKS, file=sys.stderr, unit="benchmark", dynamic_ncols=True)
+    for name in progress:
+        progress.set_description(name)
+        print(f"## {name}\n", flush=True)
+        importlib.import_module(f"rope_jax.cli.benchmarks.{name}").main(argv)
+        print(flush=True)
     return 0
 
 
@@ -82,8 +89,18 @@ def main(argv: list[str] | None = None) -> int:
 
     inspect.add_argument("config", help=f"path to config.json, or a preset: {', '.join(presets())}")
     inspect.add_argument("--plot", metavar="PNG", help="also plot the wavelength of every pair")
-    bench = commands.add_parser("bench", help="run the benchmark suite and print the ratio tables")
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmarks and print the ratio tables",
+        description="Run the benchmarks: every figure is a ratio to a reference timed in the same run.",
+        epilog="standard: the three tables (rope_throughput, angle_precision, attention_overhead). gpu: every "
+        "figure of the README's GPU section (throughput in bf16 and f32, prefill and decode shapes, compiled HLO, "
+        "the layer, the caches, the cache-full check, angle precision) written to --out as results.json, "
+        "results.md and hlo.txt; it runs on any backend and picks the accelerator shapes on GPU/TPU.",
+    )
     bench.add_argument("--quick", action="store_true", help="tiny shapes (smoke test)")
+    bench.add_argument("--suite", choices=["standard", "gpu"], default="standard", help="which benchmarks")
+    bench.add_argument("--out", default="rope_jax_bench", help="folder for the gpu suite's files")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["demo", *(argv or sys.argv[1:])])

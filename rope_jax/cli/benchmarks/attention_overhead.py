@@ -4,58 +4,64 @@
     python benchmarks/attention_overhead.py --quick   # tiny, a smoke test
 
 Same weights, same inputs; the only difference is ``rope=RoPE(...)`` vs ``rope=None``. Reports forward,
-forward+backward (gradients of a scalar loss w.r.t. all parameters and the input) and one KV-cache decode step,
-as medians of interleaved rounds whose order alternates. GPU: LLaMA-3-8B-like layer (D 4096, 32 query /
-8 kv heads, head dim 128, T 4096, bf16); CPU: a small layer.
+forward+backward (gradients of a scalar loss w.r.t. all parameters and the input) and one KV-cache decode step;
+the overhead is the ratio of the two taken within each round (interleaved rounds, order rotating), median and
+min-max. GPU/TPU: LLaMA-3-8B-like layer (D 4096, 32 query / 8 kv heads, head dim 128, T 4096, bf16; cuDNN
+attention for the full passes where it runs); CPU: a small layer.
 
 Then one decode step of the RoPE layer with each kind of cache (``RoPEAttention.init_cache``), all holding
 T + 8 slots after a T-token prompt, as a ratio to the plain cache: a sliding-window ring (W = T + 8), attention
 sinks (4; rotated keys moved to their ranks by ``RoPE.shift`` at every read), unrotated keys (every cached key
-rotated at every step), and both.
+rotated at every step), and both. Last, the cache-full check: the decode step of the caches that can fill with
+``check=True`` (a conditional host callback) against ``check=False``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 import rope_jax
+from rope_jax.cli.benchmarks._timing import fmt, markdown_table, ratio_rows, time_rounds
 from rope_jax.nn import RoPEAttention
 
 
-def config(quick: bool) -> dict:
+def config(quick: bool, *, backend: str | None = None) -> dict[str, Any]:
+    """Layer shapes, dtype and rounds: tiny for ``quick``; LLaMA-3-8B-like on accelerators; small on CPU."""
+    backend = backend or jax.default_backend()
     if quick:
         return dict(batch=1, length=64, width=128, heads=4, kv_heads=2, head_dim=32, dtype=jnp.float32, rounds=3)
-    if jax.default_backend() == "gpu":
+    if backend in ("gpu", "tpu"):
         return dict(batch=1, length=4096, width=4096, heads=32, kv_heads=8, head_dim=128, dtype=jnp.bfloat16, rounds=20)
     return dict(batch=1, length=1024, width=512, heads=8, kv_heads=2, head_dim=64, dtype=jnp.float32, rounds=10)
 
 
-def layers(c: dict):
-    rope = rope_jax.RoPE(head_dim=c["head_dim"], theta=500000.0)
-    common = dict(head_dim=c["head_dim"], num_kv_heads=c["kv_heads"], dtype=c["dtype"], param_dtype=c["dtype"])
-    with_rope = RoPEAttention(c["heads"], c["width"], rope=rope, rngs=nnx.Rngs(0), **common)
-    without = RoPEAttention(c["heads"], c["width"], rope=None, rngs=nnx.Rngs(0), **common)  # identical weights
-    return {"no RoPE": without, "RoPE": with_rope}
+def layer(c: dict[str, Any], *, rope: bool = True, implementation: str | None = None, **kwargs: Any) -> RoPEAttention:
+    """A ``RoPEAttention`` of shapes ``c``, weights from seed 0 (the same with and without RoPE)."""
+    return RoPEAttention(
+        c["heads"],
+        c["width"],
+        head_dim=c["head_dim"],
+        num_kv_heads=c["kv_heads"],
+        rope=rope_jax.RoPE(head_dim=c["head_dim"], theta=500000.0) if rope else None,
+        implementation=implementation,  # type: ignore[arg-type]
+        dtype=c["dtype"],
+        param_dtype=c["dtype"],
+        rngs=nnx.Rngs(0),
+        **kwargs,
+    )
 
 
-def caches(slots: int) -> dict[str, tuple[dict, dict]]:
-    """The caches of ``RoPEAttention`` to compare, each as (layer arguments, ``init_cache`` arguments)."""
-    return {
-        "plain": ({}, {}),
-        "sliding window": ({"sliding_window": slots}, {}),  # a ring of all the slots
-        "sinks": ({}, {"sinks": 4}),
-        "unrotated": ({}, {"mode": "unrotated"}),
-        "sinks, unrotated": ({}, {"sinks": 4, "mode": "unrotated"}),
-    }
+def prompt(c: dict[str, Any]) -> jax.Array:
+    """``[B, T, D]`` standard-normal inputs."""
+    return jax.random.normal(jax.random.key(0), (c["batch"], c["length"], c["width"]), c["dtype"])
 
 
-def decoder(model: RoPEAttention, prompt: jax.Array, slots: int, dtype, **cache):
+def decoder(model: RoPEAttention, prompt: jax.Array, slots: int, dtype: Any, **cache: Any):
     """A pure decode step on ``model``'s cache of ``slots`` slots, prefilled with ``prompt [B, T, D]``.
 
     Args:
@@ -63,7 +69,7 @@ def decoder(model: RoPEAttention, prompt: jax.Array, slots: int, dtype, **cache)
         prompt: ``[B, T, D]`` tokens prefilled once.
         slots: Cache slots.
         dtype: Cache dtype.
-        **cache: Further ``init_cache`` arguments (``mode``, ``sinks``).
+        **cache: Further ``init_cache`` arguments (``mode``, ``sinks``, ``check``).
 
     Returns:
         A function of ``token [B, 1, D]`` returning ``[B, 1, D]``: the step at position T on the prefilled
@@ -80,12 +86,126 @@ def decoder(model: RoPEAttention, prompt: jax.Array, slots: int, dtype, **cache)
     return lambda token: decode_once(state, token)
 
 
-def timed(fn, *args, iterations: int) -> float:
-    start = time.perf_counter()
-    for _ in range(iterations):
-        out = fn(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - start) / iterations
+def attention_implementation(c: dict[str, Any], x: jax.Array) -> tuple[str | None, str]:
+    """``"cudnn"`` where cuDNN attention runs this layer's forward and backward, else None (XLA); and why."""
+    if jax.default_backend() != "gpu":
+        return None, f"XLA ({jax.default_backend()})"
+    try:
+        model = layer(c, implementation="cudnn")
+        jax.block_until_ready(
+            nnx.jit(lambda m, a: nnx.grad(lambda m, a: jnp.mean(m(a).astype(jnp.float32)))(m, a))(model, x)
+        )
+        return "cudnn", "cuDNN"
+    except Exception as error:  # any failure means: measure with XLA's attention instead
+        return None, f"XLA (cuDNN failed: {type(error).__name__}: {str(error).splitlines()[0][:120]})"
+
+
+def measure_layer(c: dict[str, Any]) -> dict[str, Any]:
+    """Forward, forward+backward and a decode step with and without RoPE, as spreads of the ratio."""
+    x = prompt(c)
+    implementation, implementation_note = attention_implementation(c, x)
+    passes: dict[str, dict[str, Any]] = {"forward": {}, "forward+backward": {}, "decode step": {}}
+    for name in ("no RoPE", "RoPE"):
+        # Pure functions of the state under jax.jit: nnx.jit's per-call graph traversal costs host time that
+        # could hide a device-side difference.
+        graphdef, state = nnx.split(layer(c, rope=name == "RoPE", implementation=implementation))
+
+        def loss(state, x, graphdef=graphdef):
+            return jnp.mean(nnx.merge(graphdef, state)(x).astype(jnp.float32) ** 2)
+
+        forward = jax.jit(lambda state, x, graphdef=graphdef: nnx.merge(graphdef, state)(x))
+        forward_backward = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        passes["forward"][name] = lambda f=forward, s=state: f(s, x)
+        passes["forward+backward"][name] = lambda f=forward_backward, s=state: f(s, x)
+        step = decoder(layer(c, rope=name == "RoPE"), x, c["length"] + 8, c["dtype"])
+        passes["decode step"][name] = lambda step=step: step(x[:, :1])
+    results = {}
+    for pass_name, calls in passes.items():
+        results[pass_name] = ratio_rows(time_rounds(calls, rounds=c["rounds"]), "no RoPE")
+    return {"attention": implementation_note, "rounds": c["rounds"], "passes": results}
+
+
+def caches(slots: int) -> dict[str, tuple[dict, dict]]:
+    """The caches of ``RoPEAttention`` to compare, each as (layer arguments, ``init_cache`` arguments)."""
+    return {
+        "plain": ({}, {}),
+        "sliding window": ({"sliding_window": slots}, {}),  # a ring of all the slots
+        "sinks": ({}, {"sinks": 4}),
+        "unrotated": ({}, {"mode": "unrotated"}),
+        "sinks, unrotated": ({}, {"sinks": 4, "mode": "unrotated"}),
+    }
+
+
+def measure_caches(c: dict[str, Any]) -> dict[str, Any]:
+    """Decode step of the RoPE layer with each of :func:`caches`, as a ratio to the plain cache, in one run."""
+    x, slots = prompt(c), c["length"] + 8
+    steps = {
+        name: decoder(layer(c, **layer_args), x, slots, c["dtype"], **cache)
+        for name, (layer_args, cache) in caches(slots).items()
+    }
+    samples = time_rounds({name: (lambda s=s: s(x[:, :1])) for name, s in steps.items()}, rounds=c["rounds"])
+    return {"slots": slots, "rounds": c["rounds"], "rows": ratio_rows(samples, "plain")}
+
+
+def measure_check(c: dict[str, Any]) -> dict[str, Any]:
+    """Decode step with ``check=True`` against ``check=False``, for each cache that can fill."""
+    x, slots = prompt(c), c["length"] + 8
+    rows = {}
+    for name, cache in (("plain", {}), ("unrotated", {"mode": "unrotated"})):
+        steps = {
+            f"check={check}": decoder(layer(c), x, slots, c["dtype"], check=check, **cache) for check in (False, True)
+        }
+        calls = {name: (lambda s=s: s(x[:, :1])) for name, s in steps.items()}
+        rows[name] = ratio_rows(time_rounds(calls, rounds=c["rounds"]), "check=False")
+    return {"slots": slots, "rounds": c["rounds"], "rows": rows}
+
+
+def describe(c: dict[str, Any]) -> str:
+    return (
+        f"B {c['batch']}, T {c['length']}, D {c['width']}, heads {c['heads']}/{c['kv_heads']}, head dim "
+        f"{c['head_dim']}, {jnp.dtype(c['dtype']).name}"
+    )
+
+
+def layer_table(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            name,
+            fmt(row["no RoPE"]["ms"], 3),
+            fmt(row["RoPE"]["ms"], 3),
+            fmt({k: 100 * (v - 1) for k, v in row["RoPE"]["ratio"].items()}, 1, "%"),
+        ]
+        for name, row in result["passes"].items()
+    ]
+    return f"attention: {result['attention']}; median (min-max) of {result['rounds']} interleaved rounds\n\n" + (
+        markdown_table(["pass", "no RoPE (ms)", "RoPE (ms)", "RoPE overhead"], rows)
+    )
+
+
+def cache_table(result: dict[str, Any]) -> str:
+    rows = [[name, fmt(row["ratio"], 2, "x"), fmt(row["ms"], 3)] for name, row in result["rows"].items()]
+    return (
+        f"decode step by cache: {result['slots']} slots, 4 sinks; ratio to the plain cache within each of "
+        f"{result['rounds']} rounds\n\n" + markdown_table(["cache", "vs plain", "step (ms)"], rows)
+    )
+
+
+def check_table(result: dict[str, Any]) -> str:
+    rows = []
+    for cache, row in result["rows"].items():
+        rows.append(
+            [
+                cache,
+                fmt(row["check=False"]["ms"], 3),
+                fmt(row["check=True"]["ms"], 3),
+                fmt(row["check=True"]["ratio"], 2, "x"),
+            ]
+        )
+    return (
+        f"decode step with the cache-full check (check=True: a conditional host callback) and without "
+        f"(check=False: NaN on overflow); {result['slots']} slots; median (min-max) of {result['rounds']} rounds\n\n"
+        + markdown_table(["cache", "check=False (ms)", "check=True (ms)", "True / False"], rows)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,91 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     c = config(args.quick)
-    x = jax.random.normal(jax.random.key(0), (c["batch"], c["length"], c["width"]), c["dtype"])
-    token = x[:, :1]
-    models = layers(c)
-
-    forward = nnx.jit(lambda m, a: m(a))
-
-    @nnx.jit
-    def forward_backward(m, a):
-        def loss(m, a):
-            return jnp.mean(m(a).astype(jnp.float32) ** 2)
-
-        return nnx.grad(loss, argnums=(0, 1))(m, a)
-
-    slots = c["length"] + 8
-    decoders = {name: decoder(model, x, slots, c["dtype"]) for name, model in models.items()}
-
-    def decode_step(name, model):
-        return decoders[name](token)
-
-    kinds = {
-        "forward": lambda name, m: forward(m, x),
-        "forward+backward": lambda name, m: forward_backward(m, x),
-        "decode step": decode_step,
-    }
-    for kind in kinds.values():  # compile and warm up
-        for name, model in models.items():
-            jax.block_until_ready(kind(name, model))
-    samples: dict[tuple[str, str], list[float]] = {(k, n): [] for k in kinds for n in models}
-    for round_index in range(c["rounds"]):
-        for kind_name, kind in kinds.items():
-            # Whichever variant runs second after another kind of pass runs warmer (measured: ~15% on a decode
-            # step), so the order alternates every round.
-            order = list(models.items())[:: 1 if round_index % 2 == 0 else -1]
-            for name, model in order:
-                iterations = 20 if kind_name == "decode step" else 3
-                run = lambda kind=kind, name=name, model=model: kind(name, model)  # noqa: E731
-                samples[(kind_name, name)].append(timed(run, iterations=iterations))
-    print(
-        f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}); B {c['batch']}, T {c['length']}, "
-        f"D {c['width']}, heads {c['heads']}/{c['kv_heads']}, head dim {c['head_dim']}, {jnp.dtype(c['dtype']).name}; "
-        f"median of {c['rounds']} interleaved rounds, order alternating"
-    )
-    print(f"{'pass':18s} {'no RoPE (ms)':>13s} {'RoPE (ms)':>10s} {'overhead':>9s}")
-    for kind_name in kinds:
-        base = statistics.median(samples[(kind_name, "no RoPE")])
-        rope = statistics.median(samples[(kind_name, "RoPE")])
-        print(f"{kind_name:18s} {base * 1e3:13.3f} {rope * 1e3:10.3f} {100 * (rope / base - 1):8.1f}%")
-    cache_costs(c, x, token, slots)
-
-
-def cache_costs(c: dict, x: jax.Array, token: jax.Array, slots: int) -> None:
-    """Decode step of the RoPE layer with each of :func:`caches`, as a ratio to the plain cache, in one run.
-
-    Each round times every cache once, in an order that rotates so every cache takes every place; the ratio to
-    the plain cache is taken within a round, and the table shows its median and its range over the rounds.
-
-    Args:
-        c: The shapes of :func:`config`.
-        x: ``[B, T, D]`` prompt prefilled into every cache.
-        token: ``[B, 1, D]`` token each step decodes.
-        slots: Slots of every cache (the sliding window too).
-    """
-    rope = rope_jax.RoPE(head_dim=c["head_dim"], theta=500000.0)
-    common = dict(head_dim=c["head_dim"], num_kv_heads=c["kv_heads"], dtype=c["dtype"], param_dtype=c["dtype"])
-    steps = {}
-    for name, (layer, cache) in caches(slots).items():
-        model = RoPEAttention(c["heads"], c["width"], rope=rope, rngs=nnx.Rngs(0), **common, **layer)
-        steps[name] = decoder(model, x, slots, c["dtype"], **cache)
-        jax.block_until_ready(steps[name](token))  # compile and warm up
-    names = list(steps)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(c["rounds"]):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(timed(steps[name], token, iterations=20))
-    plain = statistics.median(samples["plain"])
-    print(
-        f"\ndecode step by cache: {slots} slots, prompt {c['length']}, 4 sinks; plain cache {plain * 1e3:.3f} ms; "
-        f"ratio to it within each of {c['rounds']} rounds (order rotating)"
-    )
-    print(f"{'cache':18s} {'vs plain':>9s} {'min-max':>12s}")
-    for name in names:
-        ratios = [t / p for t, p in zip(samples[name], samples["plain"], strict=True)]
-        print(f"{name:18s} {statistics.median(ratios):8.2f}x {min(ratios):7.2f}-{max(ratios):.2f}x")
-    print("(plain and unrotated check on the device that the cache is not full; the sliding ring and sinks never fill)")
+    print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}); {describe(c)}\n")
+    print(layer_table(measure_layer(c)) + "\n")
+    print(cache_table(measure_caches(c)) + "\n")
+    print(check_table(measure_check(c)))
 
 
 if __name__ == "__main__":

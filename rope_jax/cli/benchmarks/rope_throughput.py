@@ -5,42 +5,94 @@
 
 Every variant reads q and k once and writes rotated q and k once, so an elementwise pass over the same
 tensors (``-q, -k``) is the memory roofline: the table reports each variant's time as a multiple of that pass,
-measured in the same process, interleaved round by round. The median of the rounds is reported.
+measured in the same process, interleaved round by round (the ratio is taken within each round; median and
+min-max over the rounds).
 
 Variants:
-    copy pass         -q, -k: the roofline.
-    rope_jax          rope_jax.apply_rope (angles per position and pair, one fused rotation).
-    rope_jax precise  the same with precise_angles=True.
-    cos/sin table     rope_jax.RoPETable: precomputed rows gathered by position (check=False).
-    complex (naive)   precompute-then-apply with complex numbers: interleaved pairs times exp(i angle).
-    per-element trig  sin/cos evaluated for every element (angles broadcast over heads before the trig).
+    copy pass            -q, -k: the roofline.
+    rope_jax             rope_jax.apply_rope (RoPE(...) called on q and k): what users get on this platform.
+    rope_jax precise     the same with precise_angles=True.
+    cos/sin table        rope_jax.RoPETable: precomputed rows gathered by position (check=False).
+    cos/sin once         the CPU formulation forced: cos/sin evaluated once per position and pair, read back
+                         through a gather, then rotated per head.
+    cos/sin fused        the GPU/TPU formulation forced: cos/sin left to fuse into the rotation (per element).
+    precise, once        precise angles, cos/sin evaluated once.
+    precise, fused       precise angles, cos/sin (and the angle reduction) fused into the rotation.
+    rotate_half          fused cos/sin, pair halves read by slices and written by a concatenate (Hugging
+                         Face's rotate_half), instead of rope_jax's reshape into a pair axis.
+    complex (naive)      precompute-then-apply with complex numbers: interleaved pairs times exp(i angle).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 import rope_jax
+from rope_jax import rotary
+from rope_jax.cli.benchmarks._timing import fmt, markdown_table, ratio_rows, time_rounds
+
+THETA = 500000.0
 
 
-def shapes_for_backend(quick: bool) -> dict:
+def shapes_for_backend(quick: bool, *, backend: str | None = None) -> dict[str, Any]:
+    """q/k shapes (prefill): tiny for ``quick``; LLaMA-3-8B attention at B 8, T 4096 on accelerators."""
+    backend = backend or jax.default_backend()
     if quick:
-        return dict(batch=1, length=128, q_heads=4, kv_heads=2, head_dim=64, dtype=jnp.bfloat16)
-    if jax.default_backend() == "gpu":
-        return dict(batch=8, length=4096, q_heads=32, kv_heads=8, head_dim=128, dtype=jnp.bfloat16)
-    return dict(batch=1, length=2048, q_heads=32, kv_heads=8, head_dim=128, dtype=jnp.bfloat16)
+        return dict(batch=1, length=128, q_heads=4, kv_heads=2, head_dim=64)
+    if backend in ("gpu", "tpu"):
+        return dict(batch=8, length=4096, q_heads=32, kv_heads=8, head_dim=128)
+    return dict(batch=1, length=2048, q_heads=32, kv_heads=8, head_dim=128)
 
 
-def variants(head_dim: int, max_length: int):
-    rope = rope_jax.RoPE(head_dim=head_dim, theta=500000.0)
-    precise = rope_jax.RoPE(head_dim=head_dim, theta=500000.0, precise_angles=True)
-    table = rope.table(max_length)
+def decode_shape(quick: bool) -> dict[str, Any]:
+    """One decoded token per row, positions near 100k (a long-context decode step)."""
+    if quick:
+        return dict(batch=4, length=1, q_heads=4, kv_heads=2, head_dim=64, first_position=100_000)
+    return dict(batch=64, length=1, q_heads=32, kv_heads=8, head_dim=128, first_position=100_000)
+
+
+def inputs(shape: dict[str, Any], dtype: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``q [B, T, N, H]``, ``k [B, T, K, H]`` (standard normal) and int32 positions ``[B, T]``.
+
+    Positions are ``0 .. T - 1``; with ``first_position`` (decode shapes) row ``b`` starts at
+    ``first_position + 7 b``, so rows disagree as in a batch of different prompts.
+    """
+    batch, length, head_dim = shape["batch"], shape["length"], shape["head_dim"]
+    key_q, key_k = jax.random.split(jax.random.key(0))
+    q = jax.random.normal(key_q, (batch, length, shape["q_heads"], head_dim), dtype)
+    k = jax.random.normal(key_k, (batch, length, shape["kv_heads"], head_dim), dtype)
+    positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch, length))
+    if "first_position" in shape:
+        positions = positions + shape["first_position"] + 7 * jnp.arange(batch, dtype=jnp.int32)[:, None]
+    return q, k, positions
+
+
+def variants(head_dim: int, max_position: int) -> dict[str, Any]:
+    """Name -> jitted ``f(q, k, positions) -> (q, k)`` for every variant in the module docstring."""
+    rope = rope_jax.RoPE(head_dim=head_dim, theta=THETA)
+    precise = rope_jax.RoPE(head_dim=head_dim, theta=THETA, precise_angles=True)
+    table = rope.table(max_position + 1)
     inv_freq = jnp.asarray(rope.inv_freq)
+
+    def formulation(evaluated_once: bool, precise: bool = False):
+        def rotate(x, positions):
+            angles = rope_jax.rope_angles(positions, inv_freq, precise=precise)
+            cos, sin = jnp.cos(angles), jnp.sin(angles)
+            if evaluated_once:
+                cos, sin = rotary._evaluated_once(cos, sin)
+            return rope_jax.rotate(x, cos, sin)
+
+        return rotate
+
+    def rotate_half(x, positions):
+        angles = rope_jax.rope_angles(positions, inv_freq)[..., None, :]  # [B, T, 1, P]
+        cos, sin = jnp.cos(angles), jnp.sin(angles)
+        x1, x2 = x[..., : head_dim // 2].astype(jnp.float32), x[..., head_dim // 2 :].astype(jnp.float32)
+        return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
     def complex_naive(x, positions):
         angles = positions.astype(jnp.float32)[..., None, None] * inv_freq  # [B, T, 1, P]
@@ -50,10 +102,6 @@ def variants(head_dim: int, max_length: int):
         )
         return jnp.stack([rotated.real, rotated.imag], axis=-1).reshape(x.shape).astype(x.dtype)
 
-    def per_element_trig(x, positions):
-        angles = positions.astype(jnp.float32)[..., None, None] * jnp.ones((x.shape[-2], 1)) * inv_freq
-        return rope_jax.rotate(x, jnp.cos(angles), jnp.sin(angles), per_head=True)
-
     def pair(fn):
         return jax.jit(lambda q, k, positions: (fn(q, positions), fn(k, positions)))
 
@@ -62,66 +110,89 @@ def variants(head_dim: int, max_length: int):
         "rope_jax": pair(rope),
         "rope_jax precise": pair(precise),
         "cos/sin table": pair(lambda x, p: table(x, p, check=False)),
+        "cos/sin once": pair(formulation(evaluated_once=True)),
+        "cos/sin fused": pair(formulation(evaluated_once=False)),
+        "precise, once": pair(formulation(evaluated_once=True, precise=True)),
+        "precise, fused": pair(formulation(evaluated_once=False, precise=True)),
+        "rotate_half": pair(rotate_half),
         "complex (naive)": pair(complex_naive),
-        "per-element trig": pair(per_element_trig),
     }
+
+
+def measure(shape: dict[str, Any], dtype: Any, *, rounds: int) -> dict[str, Any]:
+    """Time every variant at ``shape`` in ``dtype``, after checking each computes the same rotation.
+
+    Returns:
+        ``{"shape", "dtype", "megabytes", "rows": name -> {"ms", "ratio"} spreads (ratio: x the copy pass)}``.
+    """
+    q, k, positions = inputs(shape, dtype)
+    fns = variants(shape["head_dim"], int(jnp.max(positions)))
+    half_split = fns["rope_jax"](q, k, positions)
+    interleaved = jax.jit(
+        lambda q, k, p: (
+            rope_jax.apply_rope(q, p, theta=THETA, interleaved=True),
+            rope_jax.apply_rope(k, p, theta=THETA, interleaved=True),
+        )
+    )(q, k, positions)
+    for name, fn in fns.items():
+        if name == "copy pass":
+            continue
+        reference = interleaved if name == "complex (naive)" else half_split
+        err = max(
+            float(jnp.max(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32))))
+            for a, b in zip(fn(q, k, positions), reference, strict=True)
+        )
+        # A wrong rotation is O(1) off; bf16 rounding and float32 angles near 100k (4e-3 rad) stay below this.
+        assert err < 0.05, f"{name} disagrees with rope_jax by {err}"
+    calls = {name: (lambda fn=fn: fn(q, k, positions)) for name, fn in fns.items()}
+    samples = time_rounds(calls, rounds=rounds)
+    return {
+        "shape": {
+            "q": list(q.shape),
+            "k": list(k.shape),
+            "positions": f"{int(positions.min())}..{int(positions.max())}",
+        },
+        "dtype": jnp.dtype(dtype).name,
+        "megabytes": 2 * (q.size + k.size) * q.dtype.itemsize / 1e6,
+        "rounds": rounds,
+        "rows": ratio_rows(samples, "copy pass"),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """A markdown table of :func:`measure`'s result."""
+    rows = []
+    copy_ms = result["rows"]["copy pass"]["ms"]["median"]
+    for name, row in result["rows"].items():
+        ratio = row["ratio"]
+        rows.append(
+            [
+                name,
+                fmt(row["ms"], 3),
+                fmt(ratio, 2, "x"),
+                f"{1 / ratio['median']:.2f}",
+                f"{result['megabytes'] / 1e3 / (row['ms']['median'] / 1e3):.0f}",
+            ]
+        )
+    s = result["shape"]
+    caption = (
+        f"q {tuple(s['q'])}, k {tuple(s['k'])}, {result['dtype']}, positions {s['positions']}; "
+        f"{result['megabytes']:.1f} MB read+written per call; copy pass {copy_ms:.3f} ms; "
+        f"median (min-max) of {result['rounds']} interleaved rounds"
+    )
+    header = ["variant", "time (ms)", "x copy pass", "copy / variant", "GB/s"]
+    return caption + "\n\n" + markdown_table(header, rows)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes, for a smoke test")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     args = parser.parse_args(argv)
-    s = shapes_for_backend(args.quick)
     rounds = args.rounds or (3 if args.quick else 15)
-    key_q, key_k = jax.random.split(jax.random.key(0))
-    q = jax.random.normal(key_q, (s["batch"], s["length"], s["q_heads"], s["head_dim"]), s["dtype"])
-    k = jax.random.normal(key_k, (s["batch"], s["length"], s["kv_heads"], s["head_dim"]), s["dtype"])
-    positions = jnp.broadcast_to(jnp.arange(s["length"], dtype=jnp.int32), (s["batch"], s["length"]))
-    fns = variants(s["head_dim"], s["length"])
-    half_split = fns["rope_jax"](q, k, positions)
-    interleaved = jax.jit(
-        lambda q, k, p: (
-            rope_jax.apply_rope(q, p, theta=500000.0, interleaved=True),
-            rope_jax.apply_rope(k, p, theta=500000.0, interleaved=True),
-        )
-    )
-    interleaved = interleaved(q, k, positions)
-    for name, fn in fns.items():  # compile, warm up, and check every variant computes the same rotation
-        out = jax.block_until_ready(fn(q, k, positions))
-        reference = interleaved if name == "complex (naive)" else half_split
-        if name != "copy pass":
-            err = max(
-                float(jnp.max(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32))))
-                for a, b in zip(out, reference, strict=True)
-            )
-            assert err < 0.05, f"{name} disagrees with rope_jax by {err}"
-    bytes_moved = 2 * (q.size + k.size) * q.dtype.itemsize
-    iterations = max(1, int(0.2 / _time_once(fns["copy pass"], q, k, positions)))
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(iterations):
-                out = fn(q, k, positions)
-            jax.block_until_ready(out)
-            samples[name].append((time.perf_counter() - start) / iterations)
-    copy = statistics.median(samples["copy pass"])
-    print(
-        f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}); "
-        f"q {tuple(q.shape)}, k {tuple(k.shape)}, {q.dtype}; {bytes_moved / 1e6:.1f} MB read+written per call; "
-        f"median of {rounds} rounds x {iterations} calls"
-    )
-    print(f"{'variant':18s} {'time (ms)':>10s} {'x copy pass':>12s} {'copy / variant':>15s} {'GB/s':>8s}")
-    for name, times in samples.items():
-        t = statistics.median(times)
-        print(f"{name:18s} {t * 1e3:10.3f} {t / copy:12.2f} {copy / t:15.2f} {bytes_moved / t / 1e9:8.1f}")
-
-
-def _time_once(fn, *args) -> float:
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    return max(time.perf_counter() - start, 1e-6)
+    print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind})\n")
+    print(table(measure(shapes_for_backend(args.quick), jnp.dtype(args.dtype), rounds=rounds)))
 
 
 if __name__ == "__main__":
