@@ -106,7 +106,7 @@ def test_gpu_suite_quick_writes_every_section(tmp_path, capsys):
     assert all(set(row["ratio"]) == {"median", "min", "max"} for row in throughput.values())
     hlo = results["sections"]["compiled HLO"]["rows"]
     assert hlo["rope_jax"]["cos_sin_materialised"] is True  # the CPU form evaluates cos/sin once
-    assert hlo["cos/sin fused"]["cos_sin_materialised"] is False and hlo["copy pass"]["kernels"] == 2
+    assert hlo["GPU form"]["cos_sin_materialised"] is False and hlo["copy pass"]["kernels"] == 2
     check = results["sections"]["cache-full check"]["rows"]
     assert set(check) == {"plain", "unrotated"} and all(
         set(row) == {"check=False", "check=True"} for row in check.values()

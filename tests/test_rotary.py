@@ -231,3 +231,27 @@ class TestTransformations(chex.TestCase):
 def test_bad_input_is_reported(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@given(layouts(), st.booleans(), st.integers(0, 2**31 - 1))
+def test_both_platform_forms_of_the_rotation_agree(layout, per_head, seed):
+    """The rotation is written two ways, chosen per platform (pair axis on CPU, slices on GPU/TPU): the CPU runs
+    only the first through the public API, so the second is checked here against it and the float64 reference."""
+    from rope_jax import rotary
+
+    _, rotary_dim, interleaved = layout
+    pairs = rotary_dim // 2
+    x = jnp.asarray(random((2, 5, 3, rotary_dim), seed))
+    angles = random((2, 5, 3, pairs) if per_head else (2, 5, 1, pairs), seed + 1) * 50
+    cos, sin = jnp.cos(angles), jnp.sin(angles)
+    by_pair_axis = rotary._rotate_by_pair_axis(x, cos, sin, interleaved=interleaved)
+    by_slices = rotary._rotate_by_slices(x, cos, sin, interleaved=interleaved)
+    chex.assert_trees_all_close(by_slices, by_pair_axis, atol=1e-6, rtol=0)
+    # And against float64: pair j of each form is the 2-D rotation of pair j.
+    x64, c64, s64 = (np.asarray(a, np.float64) for a in (x, cos, sin))
+    first = (np.arange(pairs) * 2) if interleaved else np.arange(pairs)
+    second = first + (1 if interleaved else pairs)
+    expected = np.empty_like(x64)
+    expected[..., first] = x64[..., first] * c64 - x64[..., second] * s64
+    expected[..., second] = x64[..., second] * c64 + x64[..., first] * s64
+    np.testing.assert_allclose(np.asarray(by_slices), expected, atol=1e-5, rtol=0)

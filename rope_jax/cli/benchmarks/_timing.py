@@ -141,16 +141,24 @@ def hlo_summary(fn: Callable[..., Any], *args: Any, length: int, pairs: int) -> 
     """
     text = jax.jit(fn).lower(*args).compile().as_text() or ""
     instructions = entry_instructions(text)
-    outputs = {i["name"] for i in instructions if i["root"]}
-    for i in instructions:
-        if i["root"] and i["opcode"] == "tuple":
-            outputs |= set(i["operands"])
+    by_name = {i["name"]: i for i in instructions}
+    outputs, pending = set(), [i["name"] for i in instructions if i["root"]]
+    while pending:  # the results, followed back through tuples and bitcasts (which move no data)
+        name = pending.pop()
+        outputs.add(name)
+        if name in by_name and by_name[name]["opcode"] in ("tuple", "bitcast", "get-tuple-element"):
+            pending += [operand for operand in by_name[name]["operands"] if operand not in outputs]
     kernels = [i for i in instructions if i["opcode"] not in _NOT_KERNELS]
-    intermediates = [i["shape"].split("{")[0] for i in kernels if i["name"] not in outputs]
+    intermediates = [
+        shape  # a multi-output kernel writes a tuple: every element counts
+        for i in kernels
+        if i["name"] not in outputs
+        for shape in re.findall(r"\w+\[[\d,]*\]", i["shape"])
+    ]
     materialised = []
     for shape in intermediates:
-        dims = re.match(r"f32\[([\d,]*)\]", shape)
-        if dims and dims.group(1):
+        dims = re.match(r"f32\[([\d,]+)\]", shape)
+        if dims:
             sizes = [int(d) for d in dims.group(1).split(",")]
             if sizes[-1] == pairs and length in sizes[:-1]:
                 materialised.append(shape)

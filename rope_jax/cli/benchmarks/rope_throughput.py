@@ -13,13 +13,13 @@ Variants:
     rope_jax             rope_jax.apply_rope (RoPE(...) called on q and k): what users get on this platform.
     rope_jax precise     the same with precise_angles=True.
     cos/sin table        rope_jax.RoPETable: precomputed rows gathered by position (check=False).
-    cos/sin once         the CPU formulation forced: cos/sin evaluated once per position and pair, read back
-                         through a gather, then rotated per head.
-    cos/sin fused        the GPU/TPU formulation forced: cos/sin left to fuse into the rotation (per element).
-    precise, once        precise angles, cos/sin evaluated once.
-    precise, fused       precise angles, cos/sin (and the angle reduction) fused into the rotation.
-    rotate_half          fused cos/sin, pair halves read by slices and written by a concatenate (Hugging
-                         Face's rotate_half), instead of rope_jax's reshape into a pair axis.
+    CPU form             the CPU formulation forced: cos/sin evaluated once per position and pair (read back
+                         through a gather), pairs read through a reshape into a size-2 axis.
+    GPU form             the GPU/TPU formulation forced: cos/sin left to XLA's fusion, pairs read by slices.
+    precise, CPU form    precise angles, each formulation.
+    precise, GPU form
+    interleaved, CPU form   interleaved pairs (Meta / GPT-J layout), each formulation.
+    interleaved, GPU form
     complex (naive)      precompute-then-apply with complex numbers: interleaved pairs times exp(i angle).
 """
 
@@ -78,21 +78,16 @@ def variants(head_dim: int, max_position: int) -> dict[str, Any]:
     table = rope.table(max_position + 1)
     inv_freq = jnp.asarray(rope.inv_freq)
 
-    def formulation(evaluated_once: bool, precise: bool = False):
+    def formulation(platform: str, precise: bool = False, interleaved: bool = False):
         def rotate(x, positions):
             angles = rope_jax.rope_angles(positions, inv_freq, precise=precise)
             cos, sin = jnp.cos(angles), jnp.sin(angles)
-            if evaluated_once:
+            if platform == "cpu":
                 cos, sin = rotary._evaluated_once(cos, sin)
-            return rope_jax.rotate(x, cos, sin)
+            form = rotary._rotate_by_pair_axis if platform == "cpu" else rotary._rotate_by_slices
+            return form(x, cos[..., None, :], sin[..., None, :], interleaved=interleaved).astype(x.dtype)
 
         return rotate
-
-    def rotate_half(x, positions):
-        angles = rope_jax.rope_angles(positions, inv_freq)[..., None, :]  # [B, T, 1, P]
-        cos, sin = jnp.cos(angles), jnp.sin(angles)
-        x1, x2 = x[..., : head_dim // 2].astype(jnp.float32), x[..., head_dim // 2 :].astype(jnp.float32)
-        return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
     def complex_naive(x, positions):
         angles = positions.astype(jnp.float32)[..., None, None] * inv_freq  # [B, T, 1, P]
@@ -110,11 +105,12 @@ def variants(head_dim: int, max_position: int) -> dict[str, Any]:
         "rope_jax": pair(rope),
         "rope_jax precise": pair(precise),
         "cos/sin table": pair(lambda x, p: table(x, p, check=False)),
-        "cos/sin once": pair(formulation(evaluated_once=True)),
-        "cos/sin fused": pair(formulation(evaluated_once=False)),
-        "precise, once": pair(formulation(evaluated_once=True, precise=True)),
-        "precise, fused": pair(formulation(evaluated_once=False, precise=True)),
-        "rotate_half": pair(rotate_half),
+        "CPU form": pair(formulation("cpu")),
+        "GPU form": pair(formulation("gpu")),
+        "precise, CPU form": pair(formulation("cpu", precise=True)),
+        "precise, GPU form": pair(formulation("gpu", precise=True)),
+        "interleaved, CPU form": pair(formulation("cpu", interleaved=True)),
+        "interleaved, GPU form": pair(formulation("gpu", interleaved=True)),
         "complex (naive)": pair(complex_naive),
     }
 
@@ -137,7 +133,7 @@ def measure(shape: dict[str, Any], dtype: Any, *, rounds: int) -> dict[str, Any]
     for name, fn in fns.items():
         if name == "copy pass":
             continue
-        reference = interleaved if name == "complex (naive)" else half_split
+        reference = interleaved if "interleaved" in name or name == "complex (naive)" else half_split
         err = max(
             float(jnp.max(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32))))
             for a, b in zip(fn(q, k, positions), reference, strict=True)
