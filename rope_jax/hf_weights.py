@@ -359,8 +359,11 @@ def load_attention_params(attn: RoPEAttention, params: Mapping[str, Mapping[str,
     """
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping like attention_params returns, got {type(params).__name__}.")
+    from rope_jax.nn.stages import QKNorm
+
+    norm = next((stage for stage in attn.before_rope if isinstance(stage, QKNorm)), None)
     for name in (*_PROJECTIONS, "q_norm", "k_norm"):
-        module = getattr(attn, name, None)
+        module = getattr(norm if name in ("q_norm", "k_norm") else attn, name, None)
         given = params.get(name)
         if module is None:
             if given is not None:

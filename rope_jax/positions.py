@@ -68,18 +68,27 @@ def attention_mask(
     key_segments: ArrayLike | None = None,
     query_offset: ArrayLike = 0,
     sliding_window: int | None = None,
+    query_positions: ArrayLike | None = None,
+    key_positions: ArrayLike | None = None,
 ) -> jax.Array | None:
     """Boolean ``[B or 1, 1, T, S]`` mask (True = attend) for ``jax.nn.dot_product_attention``, or None.
+
+    Causality and the window compare slots (``query_offset + t`` against ``s``) or, given ``query_positions``
+    and ``key_positions``, positions: then tokens may come in any order (load-balanced context parallelism).
 
     Args:
         query_length: T.
         key_length: S.
-        causal: Query ``t`` (at absolute slot ``query_offset + t``) sees keys at slots ``<=`` its own.
+        causal: Query ``t`` (at absolute slot ``query_offset + t``) sees keys at slots ``<=`` its own; with
+            positions, keys at positions ``<=`` its own.
         key_mask: ``[B, S]`` True for real keys (padding, empty cache slots are False).
         query_segments, key_segments: ``[B, T]`` / ``[B, S]`` segment ids; attention stays within a segment.
         query_offset: Slot of the first query (decoding with a cache), scalar or ``[B]``.
         sliding_window: W: query slot ``q`` sees only key slots ``q - W < k <= q`` (its last W keys, itself
-            included; Hugging Face's ``sliding_window_overlay``, as in Mistral and Gemma). Needs ``causal``.
+            included; Hugging Face's ``sliding_window_overlay``, as in Mistral and Gemma), or the same on
+            positions. Needs ``causal``.
+        query_positions, key_positions: int ``[B, T]`` / ``[B, S]`` (or ``[T]`` / ``[S]``) positions to compare
+            instead of slots; both or neither.
 
     Returns:
         The mask, or None when nothing is masked.
@@ -88,15 +97,26 @@ def attention_mask(
         sliding_window = _checks.positive_int("sliding_window", sliding_window)
         if not causal:
             raise ValueError("sliding_window restricts a query to its last keys; it needs causal=True.")
+    if (query_positions is None) != (key_positions is None):
+        raise ValueError("query_positions and key_positions come together: pass both or neither.")
     masks = []
     if causal:
-        offset = jnp.asarray(query_offset)
-        index_dtype = offset.dtype if jnp.issubdtype(offset.dtype, jnp.integer) else jnp.int32
-        query_slots = offset.astype(index_dtype)[..., None] + jnp.arange(query_length, dtype=index_dtype)
-        key_slots = jnp.arange(key_length, dtype=index_dtype)
-        allowed = query_slots[..., :, None] >= key_slots  # [T, S] or [B, T, S]
+        if query_positions is None:
+            offset = jnp.asarray(query_offset)
+            index_dtype = offset.dtype if jnp.issubdtype(offset.dtype, jnp.integer) else jnp.int32
+            queries = offset.astype(index_dtype)[..., None] + jnp.arange(query_length, dtype=index_dtype)
+            keys = jnp.arange(key_length, dtype=index_dtype)
+        else:
+            queries, keys = jnp.asarray(query_positions), jnp.asarray(key_positions)
+            if queries.shape[-1] != query_length or keys.shape[-1] != key_length:
+                raise ValueError(
+                    f"query_positions / key_positions must end in T = {query_length} / S = {key_length}, got "
+                    f"{queries.shape} and {keys.shape}."
+                )
+        keys = keys[..., None, :]
+        allowed = queries[..., :, None] >= keys  # [T, S] or [B, T, S]
         if sliding_window is not None:
-            allowed = allowed & (key_slots > query_slots[..., :, None] - sliding_window)
+            allowed = allowed & (keys > queries[..., :, None] - sliding_window)
         masks.append(allowed.reshape((-1, 1, query_length, key_length)))
     if key_mask is not None:
         masks.append(jnp.asarray(key_mask, bool)[:, None, None, :])

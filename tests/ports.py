@@ -139,44 +139,33 @@ class NeoXMLP(nnx.Module):
 
 class CachedAttention(nnx.Module):
     """The KV cache and masked softmax attention shared by the attentions built here from the pure functions
-    (not ``RoPEAttention``): same call and cache contract as ``RoPEAttention`` (keys cached already rotated)."""
+    (not ``RoPEAttention``): a ``rope_jax.PlainCache`` threaded through by hand, as a Linen or hand-written model
+    would (keys cached already rotated)."""
 
     def _setup_cache(self, heads: int, key_dim: int, value_dim: int) -> None:
         self.heads, self.key_dim, self.value_dim = heads, key_dim, value_dim
-        self.cached_key: nnx.Cache | None = nnx.data(None)
-        self.cached_value: nnx.Cache | None = nnx.data(None)
-        self.cached_mask: nnx.Cache | None = nnx.data(None)
-        self.cache_index: nnx.Cache | None = nnx.data(None)
+        self.kv_cache: nnx.Cache | None = nnx.data(None)
 
     def init_cache(self, batch_size: int, max_length: int) -> None:
-        keys, values = (
-            (batch_size, max_length, self.heads, self.key_dim),
-            (batch_size, max_length, self.heads, self.value_dim),
+        cache = rope_jax.PlainCache.create(
+            batch_size, max_length, self.heads, self.key_dim, value_dim=self.value_dim, check=True
         )
-        self.cached_key = nnx.Cache(jnp.zeros(keys, F32))
-        self.cached_value = nnx.Cache(jnp.zeros(values, F32))
-        self.cached_mask = nnx.Cache(jnp.zeros((batch_size, max_length), bool))
-        self.cache_index = nnx.Cache(jnp.zeros((), jnp.int32))
+        self.kv_cache = nnx.Cache(cache)
 
     def _positions(self, new_mask: jax.Array, decode: bool) -> jax.Array:
-        positions = positions_from_mask(new_mask)
         if decode:
-            positions = positions + self.cached_mask[...].sum(axis=-1, dtype=jnp.int32)[:, None]
-        return positions
+            return self.kv_cache.get_value().token_positions(new_mask)
+        return positions_from_mask(new_mask)
 
-    def _attend(self, q, k, v, new_mask, decode: bool, scale: float) -> jax.Array:
+    def _attend(self, q, k, v, positions, new_mask, decode: bool, scale: float) -> jax.Array:
         """q ``[B, T, N, Hk]``, k ``[B, T, K, Hk]``, v ``[B, T, K, Hv]`` -> ``[B, T, N * Hv]``."""
-        length = q.shape[1]
         if decode:
-            slot, zero = self.cache_index[...], jnp.zeros((), jnp.int32)
-            k = jax.lax.dynamic_update_slice(self.cached_key[...], k, (zero, slot, zero, zero))
-            v = jax.lax.dynamic_update_slice(self.cached_value[...], v, (zero, slot, zero, zero))
-            key_mask = jax.lax.dynamic_update_slice(self.cached_mask[...], new_mask, (zero, slot))
-            self.cached_key[...], self.cached_value[...], self.cached_mask[...] = k, v, key_mask
-            self.cache_index[...] = slot + length
+            cache, view = self.kv_cache.get_value().append(k, v, positions, new_mask)
+            self.kv_cache.set_value(cache)
+            k, v, mask = view.keys, view.values, view.mask(positions)
         else:
-            slot, key_mask = jnp.zeros((), jnp.int32), new_mask
-        mask = make_mask(length, k.shape[1], causal=True, key_mask=key_mask, query_offset=slot)
+            length = q.shape[1]
+            mask = make_mask(length, length, causal=True, key_mask=new_mask)
         groups = q.shape[2] // k.shape[2]
         k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
         logits = jnp.einsum("btnh,bsnh->bnts", q, k) * jnp.asarray(scale, F32)
@@ -223,7 +212,7 @@ class MLA(CachedAttention):
         q = jnp.concatenate([q_pass, self.rope(q_rot, positions)], axis=-1)
         k_rot = jnp.broadcast_to(self.rope(k_rot, positions), (batch, length, self.heads, self.rope_dim))
         k = jnp.concatenate([k_pass, k_rot], axis=-1)
-        return self.o(self._attend(q, k, v, new_mask, decode, self.scale))
+        return self.o(self._attend(q, k, v, positions, new_mask, decode, self.scale))
 
 
 class Block(nnx.Module):
@@ -304,8 +293,8 @@ def rope_attention(config: dict, w: dict, prefix: str, rope, **kwargs) -> RoPEAt
         rngs=nnx.Rngs(0),
         **kwargs,
     )
-    if attn.q_norm is not None:  # RoPEAttention's norms use nnx.RMSNorm's epsilon; make it the config's
-        attn.q_norm.epsilon = attn.k_norm.epsilon = config["rms_norm_eps"]
+    for stage in attn.before_rope:  # RoPEAttention's q/k norms use nnx.RMSNorm's epsilon; make it the config's
+        stage.q_norm.epsilon = stage.k_norm.epsilon = config["rms_norm_eps"]
     return hf_weights.load_attention_params(attn, params)
 
 

@@ -11,7 +11,7 @@ from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
 import rope_jax
-from rope_jax.nn import MixedRoPE, RoPEAttention
+from rope_jax.nn import MixedRoPE, RoPEAttention, raise_if_cache_overflowed
 
 D, N, K, H = 64, 4, 2, 16
 
@@ -70,9 +70,9 @@ def test_decode_matches_prefill_and_full_forward_under_jit():
     step = nnx.jit(lambda m, chunk: m(chunk, decode=True))
     outputs = [step(attn, x[:, :8])] + [step(attn, x[:, t : t + 1]) for t in range(8, 14)]
     close(jnp.concatenate(outputs, axis=1), full)
-    assert int(attn.cache_index[...]) == 14 and np.all(np.asarray(attn.next_position) == 14)
+    assert int(attn.kv_cache.get_value().index) == 14 and np.all(np.asarray(attn.next_position) == 14)
     attn.reset_cache()
-    assert int(attn.cache_index[...]) == 0
+    assert int(attn.kv_cache.get_value().index) == 0
     close(step(attn, x[:, :8]), full[:, :8])
 
 
@@ -110,7 +110,7 @@ def test_left_padded_batch_equals_unpadded_rows_in_forward_and_decoding():
 def test_rope_attention_scaling_is_applied_to_both_q_and_k_like_hugging_face():
     rope = rope_jax.RoPE(head_dim=H, scaling=rope_jax.YaRN(factor=16.0, original_max_position_embeddings=64))
     attn, x = make(rope=rope), inputs()
-    q, k, _ = attn._project(x)
+    q, k, _ = attn._qkv(x, jnp.arange(12)[None])
     cos, sin = rope.cos_sin(jnp.arange(12)[None])
     assert rope.attention_scaling > 1.2
     q_rot = rope_jax.rotate(q, cos, sin)  # cos and sin carry the scaling, as HF's do
@@ -193,9 +193,16 @@ def test_bad_input(call, message):
         call()
 
 
-def test_decoding_past_the_cache_raises_eagerly_and_under_jit():
+def test_decoding_past_the_cache_returns_nan_and_is_reported_once_or_raises_with_check():
     attn, x = make(), inputs(length=6)
-    attn.init_cache(2, 8)
+    attn.init_cache(2, 8)  # check=False: no host round trip per step
+    attn(x, decode=True)
+    assert bool(jnp.all(jnp.isnan(attn(x[:, :3], decode=True))))  # did not fit: nothing written, NaN out
+    with pytest.raises(ValueError, match=r"attn: a KV cache of 8 slots overflowed"):
+        raise_if_cache_overflowed(nnx.Dict(attn=attn))
+    attn.reset_cache()
+    raise_if_cache_overflowed(attn)  # reset: no overflow any more
+    attn.init_cache(2, 8, check=True)
     attn(x, decode=True)
     with pytest.raises(ValueError, match="KV cache is full: 6 of 8 slots"):
         attn(x[:, :3], decode=True)
@@ -224,3 +231,50 @@ def test_attention_weights_stay_within_segments_and_off_padding():
     weights = attn.attention_weights(x, segment_ids=segments)
     assert float(jnp.abs(weights[..., :5, 5:]).max()) == 0.0  # real queries never look at padding
     np.testing.assert_allclose(np.asarray(weights[0, :, 4, 3:5].sum(-1)), 1.0, rtol=1e-6)  # segment 2 only
+
+
+def test_masks_follow_positions_so_tokens_may_come_in_any_order():
+    """A load-balanced (zigzag) order with its true positions gives the contiguous forward, permuted: masks
+    compare positions, not slots. Also with left padding, packing and a sliding window."""
+    attn, x = make(sliding_window=5), inputs(length=12, seed=8)
+    chunks = np.arange(12).reshape(4, 3)
+    zigzag = np.concatenate([chunks[0], chunks[3], chunks[1], chunks[2]])  # two devices: chunks (0, 3), (1, 2)
+    positions = jnp.broadcast_to(jnp.arange(12), (2, 12))
+    close(attn(x[:, zigzag], positions[:, zigzag]), attn(x)[:, zigzag])
+    mask = jnp.ones((2, 12), bool).at[0, :3].set(False)
+    reference = attn(x, attention_mask=mask)
+    padded_positions = rope_jax.positions_from_mask(mask)
+    out = attn(x[:, zigzag], padded_positions[:, zigzag], attention_mask=mask[:, zigzag])
+    close(jnp.where(mask[:, zigzag, None], out, 0), jnp.where(mask[:, zigzag, None], reference[:, zigzag], 0))
+    segments = jnp.asarray([[1] * 7 + [2] * 5] * 2)
+    packed = attn(x, segment_ids=segments)
+    close(
+        attn(x[:, zigzag], rope_jax.positions_from_segments(segments)[:, zigzag], segment_ids=segments[:, zigzag]),
+        packed[:, zigzag],
+    )
+
+
+def test_attention_fn_plugs_in_another_kernel():
+    """The attend step is a hook: a hand-written softmax attention gives the default kernel's output, in the
+    full forward (causal fast path and explicit masks) and in decoding."""
+    calls = []
+
+    def einsum_attention(query, key, value, *, mask, is_causal, scale):
+        calls.append(is_causal)
+        key = jnp.repeat(key, query.shape[2] // key.shape[2], axis=2)
+        value = jnp.repeat(value, query.shape[2] // value.shape[2], axis=2)
+        logits = jnp.einsum("btnh,bsnh->bnts", query, key) * scale
+        if is_causal:
+            mask = jnp.tril(jnp.ones((query.shape[1], key.shape[1]), bool))
+        if mask is not None:
+            logits = jnp.where(mask, logits, -jnp.inf)
+        return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1), value)
+
+    default, custom, x = make(), make(attention_fn=einsum_attention), inputs(length=10, seed=9)
+    close(custom(x), default(x))
+    close(custom(x, jnp.arange(10)[None]), default(x))
+    for attn in (default, custom):
+        attn.init_cache(2, 12)
+    close(custom(x[:, :6], decode=True), default(x[:, :6], decode=True))
+    close(custom(x[:, 6:7], decode=True), default(x[:, 6:7], decode=True))
+    assert calls == [True, False, False, False]

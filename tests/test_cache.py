@@ -52,7 +52,8 @@ def test_sliding_window_decoding_2000_tokens_in_a_64_slot_ring_equals_the_full_f
     mask = jnp.ones((2, steps), bool).at[0, :5].set(False)  # row 0 left-padded
     full = attn(x, attention_mask=mask)
     attn.init_cache(2, 4096)
-    assert attn.cached_key.shape[1] == window  # O(W) memory, whatever max_length says
+    assert isinstance(attn.kv_cache.get_value(), rope_jax.WindowCache)
+    assert attn.kv_cache.get_value().slots == window  # O(W) memory, whatever max_length says
     prefill = nnx.jit(lambda m, a, am: m(a, attention_mask=am, decode=True))
     outputs = [prefill(attn, x[:, :prompt], mask[:, :prompt])]
 
@@ -76,8 +77,9 @@ def test_sliding_window_prompt_longer_than_the_ring_and_ring_smaller_than_window
     outputs = [attn(x[:, :15], decode=True)] + [attn(x[:, t : t + 2], decode=True) for t in range(15, 19, 2)]
     outputs.append(attn(x[:, 19:], decode=True))
     close(jnp.concatenate(outputs, axis=1), full)
-    # max_length < W: a plain cache of max_length slots, which raises when full.
-    attn.init_cache(2, 4)
+    # max_length < W: a plain cache of max_length slots, which can fill.
+    attn.init_cache(2, 4, check=True)
+    assert isinstance(attn.kv_cache.get_value(), rope_jax.PlainCache)
     attn(x[:, :4], decode=True)
     with pytest.raises(ValueError, match="KV cache is full"):
         attn(x[:, 4:5], decode=True)
@@ -169,12 +171,13 @@ def test_shift_refuses_a_delta_that_does_not_fit():
 def kept_keys(attn, sinks):
     """The keys attention reads [B, n, K, H] in time order (sinks, then the ring from its oldest token), and
     their times. The cache stores each key as written; reading moves it to its rank 0 .. n - 1."""
-    index, slots = int(attn.cache_index[...]), attn.cached_key.shape[1]
+    cache = attn.kv_cache.get_value()
+    index, slots = int(cache.index), cache.slots
     ring = slots - sinks
     times = list(range(min(index, sinks))) + list(range(max(sinks, index - ring), index))
     order = jnp.asarray([t if t < sinks else sinks + (t - sinks) % ring for t in times])
-    keys, written = attn.cached_key[...][:, order], attn.cached_position[...][:, order]
-    if attn.cache_mode == "rotated":
+    keys, written = cache.keys[:, order], cache.positions[:, order]
+    if cache.rotated:
         keys = attn.rope.shift(keys, jnp.arange(len(times)) - written)
     return keys, times
 
@@ -196,7 +199,7 @@ def test_sink_cache_equals_a_fresh_prefill_of_sinks_and_kept_tokens_after_every_
         expected = fresh(kept, decode=True)  # sinks + kept tokens at positions 0 .. n - 1
         assert np.array_equal(np.asarray(attn.next_position), [len(times)] * 2)
         if mode == "rotated":
-            close(keys, fresh.cached_key[...][:, : len(times)])
+            close(keys, fresh.kv_cache.get_value().keys[:, : len(times)])
         else:
             close(keys, fresh.k_proj(kept).reshape(2, len(times), K, H))  # raw keys
         close(out[:, -1], expected[:, -1])  # the new token attends as in a fresh forward
@@ -222,14 +225,15 @@ def test_sinks_generate_10000_steps_in_256_slots_with_one_trace_and_positions_in
         highest = max(highest, int(next_position[0]))
     assert highest == 256 and bool(jnp.all(jnp.isfinite(out)))
     attn = nnx.merge(graphdef, state)
-    assert attn.cached_key.shape == (1, 256, 2, H) and int(attn.cache_index[...]) == 10_000
-    assert int(jnp.max(attn.cached_position[...])) == 255  # positions stay inside 0 .. 255
+    cache = attn.kv_cache.get_value()
+    assert cache.keys.shape == (1, 256, 2, H) and int(cache.index) == 10_000
+    assert int(jnp.max(cache.positions)) == 255  # positions stay inside 0 .. 255
     # Each kept key was shifted up to 252 times; it still equals a fresh prefill of the kept tokens.
     keys, times = kept_keys(attn, 4)
     fresh = RoPEAttention(2, 16, head_dim=H, rope=rope, rngs=nnx.Rngs(0))
     fresh.init_cache(1, 256)
     fresh(tokens[jnp.asarray(times), 0, 0][None], decode=True)
-    close(keys, fresh.cached_key[...])
+    close(keys, fresh.kv_cache.get_value().keys)
 
 
 # --------------------------------------------------------------------------------------------- unrotated
@@ -239,7 +243,7 @@ def test_unrotated_cache_decodes_like_the_full_forward():
     attn, x = make(), inputs(length=14, seed=6)
     mask = jnp.ones((2, 14), bool).at[1, :2].set(False)
     full = attn(x, attention_mask=mask)
-    attn.init_cache(2, 20, mode="unrotated")
+    attn.init_cache(2, 20, mode="unrotated", check=True)
     step = nnx.jit(lambda m, a, am=None: m(a, attention_mask=am, decode=True))
     outputs = [step(attn, x[:, :8], mask[:, :8])] + [step(attn, x[:, t : t + 1]) for t in range(8, 14)]
     close(jnp.where(mask[..., None], jnp.concatenate(outputs, axis=1), 0), jnp.where(mask[..., None], full, 0))
@@ -272,7 +276,11 @@ def test_unrotated_cache_applies_dynamic_ntk_to_the_whole_context_and_the_rotate
         (lambda: make(sliding_window=4)(inputs(), causal=False), ValueError, "needs causal=True"),
         (lambda: make().init_cache(2, 8, sinks=0), ValueError, "sinks must be a positive int"),
         (lambda: make().init_cache(2, 8, sinks="2"), TypeError, "sinks must be an int, got str"),
-        (lambda: make().init_cache(2, 4, sinks=4), ValueError, "needs max_length > sinks"),
+        (
+            lambda: make().init_cache(2, 4, sinks=4),
+            ValueError,
+            r"needs more slots \(init_cache's max_length\) than sinks",
+        ),
         (lambda: make(sliding_window=4).init_cache(2, 8, sinks=2), ValueError, "full-attention layers"),
         (lambda: make().init_cache(2, 8, mode="ring"), ValueError, "mode must be one of"),
         (
@@ -314,7 +322,7 @@ def test_sliding_window_off_by_one_is_transformers_gemma3s():
     assert lm.blocks[layer].attn.sliding_window == window < arrays["prompt"].shape[1]
     assert ports.relative_error(lm(arrays["prompt"]), arrays["prompt_logits"]) <= 1e-4
     tokens = ports.greedy(lm, arrays["padded_tokens"], arrays["padded_mask"], meta["new_tokens"])
-    assert lm.blocks[layer].attn.cached_key.shape[1] == window
+    assert lm.blocks[layer].attn.kv_cache.get_value().slots == window
     np.testing.assert_array_equal(tokens, arrays["generated"])
 
     lm.blocks[layer].attn = ports.rope_attention(
@@ -341,13 +349,16 @@ def test_a_full_cache_keeps_its_contents_and_never_returns_a_number(layer, cache
     attn.init_cache(2, 6, check=check, **cache)  # a window ring shorter than its window can fill too
     step = nnx.jit(lambda m, a: m(a, decode=True))
     first = step(attn, x[:, :5])
-    before = jax.tree.map(np.asarray, nnx.state(attn, nnx.Cache))
+    before = attn.kv_cache.get_value()
     if check:
         with pytest.raises(Exception, match="KV cache is full: 5 of 6 slots used and 2 more"):
             jax.block_until_ready(step(attn, x[:, 5:7]))
     else:
         assert bool(jnp.all(jnp.isnan(step(attn, x[:, 5:7]))))
-    chex.assert_trees_all_equal(jax.tree.map(np.asarray, nnx.state(attn, nnx.Cache)), before)
+    after = attn.kv_cache.get_value()
+    for name in ("keys", "values", "positions", "valid", "index"):
+        np.testing.assert_array_equal(getattr(after, name), getattr(before, name))
+    assert bool(after.overflowed) is not check  # raised at once, or flagged for raise_if_overflowed
     last = step(attn, x[:, 5:6])  # one more token still fits, and decodes as if nothing had happened
     reference = make(**layer)
     reference.init_cache(2, 6, **cache)
