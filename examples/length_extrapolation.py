@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from tqdm import tqdm
 
 import rope_jax
 from rope_jax.nn import RoPEAttention
@@ -259,24 +260,8 @@ def evaluate(graphdef, params, task: str, seed: int, size: StudySize) -> np.ndar
     return np.stack(columns, axis=-1)
 
 
-class Progress:
-    """A textual progress bar on stderr, a line per finished piece: ``[ 12/100] ###.... message (12 s)``."""
-
-    def __init__(self, total: int):
-        self.total, self.done, self.start = total, 0, time.perf_counter()
-
-    def advance(self, message: str) -> None:
-        self.done += 1
-        filled = 24 * self.done // self.total
-        sys.stderr.write(
-            f"[{self.done:3d}/{self.total}] {'#' * filled}{'.' * (24 - filled)} {message} "
-            f"({time.perf_counter() - self.start:.0f} s)\n"
-        )
-        sys.stderr.flush()
-
-
 def finetune_and_evaluate(
-    task: str, seed: int, rule: str, params, size: StudySize, optimizer, progress: Progress
+    task: str, seed: int, rule: str, params, size: StudySize, optimizer, progress: tqdm
 ) -> np.ndarray:
     """Fine-tune trained ``params`` at 4L with ``rule`` and evaluate after every budget.
 
@@ -291,9 +276,11 @@ def finetune_and_evaluate(
         if step in size.budgets:
             by_budget[step] = evaluate(graphdef, tuned_params, task, seed, size)
             loss_text = "" if loss is None else f" loss {float(loss):.3f}"
-            progress.advance(
+            progress.update()
+            progress.write(
                 f"task={task} seed={seed} rule={rule} steps={step}{loss_text} "
-                f"accuracy at 4L {by_budget[step][..., long_index].mean():.3f}"
+                f"accuracy at 4L {by_budget[step][..., long_index].mean():.3f}",
+                file=sys.stderr,
             )
 
     checkpoint(0, params, None)
@@ -322,7 +309,8 @@ def run_study(size: StudySize) -> dict[str, dict[str, np.ndarray]]:
     )
     # Constant after a short warm-up, so evaluating one run at 25, 100 and 400 steps equals three separate runs.
     finetune_optimizer = optax.adamw(optax.linear_schedule(0.0, 1e-3, 10), weight_decay=0.01)
-    progress = Progress(len(TASKS) * len(size.seeds) * (1 + len(RULES) * len(size.budgets)))
+    total = len(TASKS) * len(size.seeds) * (1 + len(RULES) * len(size.budgets))
+    progress = tqdm(total=total, file=sys.stderr, unit="run", dynamic_ncols=True)
     results: dict[str, dict[str, list[np.ndarray]]] = {task: {rule: [] for rule in RULES} for task in TASKS}
     for task in TASKS:
         for seed in size.seeds:
@@ -336,11 +324,15 @@ def run_study(size: StudySize) -> dict[str, dict[str, np.ndarray]]:
                 size.base_steps,
             )
             accuracy = evaluate(graphdef, params, task, seed, size)[..., 0].mean()
-            progress.advance(f"task={task} seed={seed} base model trained at L, accuracy at L {accuracy:.3f}")
+            progress.update()
+            progress.write(
+                f"task={task} seed={seed} base model trained at L, accuracy at L {accuracy:.3f}", file=sys.stderr
+            )
             for rule in RULES:
                 results[task][rule].append(
                     finetune_and_evaluate(task, seed, rule, params, size, finetune_optimizer, progress)
                 )
+    progress.close()
     return {task: {rule: np.stack(runs) for rule, runs in rules.items()} for task, rules in results.items()}
 
 
