@@ -252,7 +252,13 @@ class KVCache:
         positions = jnp.broadcast_to(jnp.asarray(positions), expected[:2])
         if not jnp.issubdtype(positions.dtype, jnp.integer):
             raise TypeError(f"a KV cache stores integer positions; got positions of dtype {positions.dtype}.")
-        return self._append(keys, values, positions.astype(jnp.int32), self._token_mask(token_mask, expected[1]), rope)
+        token_mask = self._token_mask(token_mask, expected[1])
+        keys, values = _sharded_like(keys, self.keys), _sharded_like(values, self.values)
+        positions, token_mask = (
+            _sharded_like(positions.astype(jnp.int32), self.positions),
+            _sharded_like(token_mask, self.valid),
+        )
+        return self._append(keys, values, positions, token_mask, rope)
 
     # --------------------------------------------------------------------------------------- for the kinds
 
@@ -291,6 +297,15 @@ class KVCache:
             valid=write(self.valid, token_mask),
             index=index,
         )
+
+
+def _sharded_like(new: jax.Array, cached: jax.Array) -> jax.Array:
+    """``new`` with ``cached``'s sharding per axis in explicit sharding mode (where arrays that meet in one
+    operation must agree); unchanged otherwise, where the partitioner places it."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
+        return new
+    return jax.sharding.reshard(new, jax.typeof(cached).sharding.spec)
 
 
 def _shardings(keys: jax.sharding.NamedSharding, ndim: int) -> dict[str, jax.sharding.NamedSharding]:

@@ -183,8 +183,17 @@ class RoPEAttention(nnx.Module):
             return q, k
         return self.rope(q, positions, **rope), self.rope(k, positions, **rope)
 
-    def _attend(self, q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None, is_causal: bool) -> jax.Array:
-        """The attend step and the o projection: ``[B, T, N, H]`` queries -> ``[B, T, D]``."""
+    def _attend(
+        self,
+        q: jax.Array,
+        k: jax.Array,
+        v: jax.Array,
+        mask: jax.Array | None,
+        is_causal: bool,
+        out_sharding: Any = None,
+    ) -> jax.Array:
+        """The attend step and the o projection: ``[B, T, N, H]`` queries -> ``[B, T, D]`` (sharded as
+        ``out_sharding`` in explicit sharding mode, where the row-parallel projection needs it said)."""
         if self.attention_fn is None:
             out = dot_product_attention(
                 q, k, v, mask=mask, is_causal=is_causal, scale=self.softmax_scale, implementation=self.implementation
@@ -192,7 +201,7 @@ class RoPEAttention(nnx.Module):
         else:
             out = self.attention_fn(q, k, v, mask=mask, is_causal=is_causal, scale=self.softmax_scale)
         batch, length = q.shape[:2]
-        return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim))
+        return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim), out_sharding=out_sharding)
 
     def _check_inputs(
         self,
@@ -282,7 +291,7 @@ class RoPEAttention(nnx.Module):
                 raise ValueError("decode=True does not take segment_ids; decode each packed sequence in its own row.")
             return self._decode(x, positions, attention_mask)
         q, k, v, mask, is_causal = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
-        return self._attend(q, k, v, mask, is_causal)
+        return self._attend(q, k, v, mask, is_causal, _explicit_sharding(x))
 
     def attention_weights(
         self,
@@ -434,10 +443,18 @@ class RoPEAttention(nnx.Module):
             keys, _ = self._rotate(keys, keys, view.positions, length=current_length)
             q, keys, _ = _run(self.after_rope, q, keys, view.values, view.positions)
         mask = view.mask(order, sliding_window=self.sliding_window)
-        out = self._attend(q, keys.astype(q.dtype), view.values.astype(q.dtype), mask, False)
+        out = self._attend(q, keys.astype(q.dtype), view.values.astype(q.dtype), mask, False, _explicit_sharding(x))
         assert self.kv_cache is not None
         self.kv_cache.set_value(cache)
         return jnp.where(view.overflow, jnp.asarray(jnp.nan, out.dtype), out)
+
+
+def _explicit_sharding(x: jax.Array) -> Any:
+    """``x``'s sharding in explicit sharding mode (the output keeps it), else None (the partitioner decides)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
+        return None
+    return jax.typeof(x).sharding
 
 
 def _run(stages: Sequence[Stage], q: jax.Array, k: jax.Array, v: jax.Array, positions: jax.Array):
