@@ -70,7 +70,7 @@ _FLAT_KEYS = {"rope_type", "type", "rope_theta", "factor", "partial_rotary_facto
 _NO_ATTENTION_LAYER_TYPES = frozenset({"conv", "mlp", "linear_attention", "mamba", "recurrent"})
 
 
-PRESET_DIR = resources.files("rope_jax").joinpath("cli", "presets")
+PRESET_DIR = resources.files("rope_jax").joinpath("cli").joinpath("presets")
 """The bundled configs (RoPE keys of public checkpoints): ``from_hf_config("llama-3.1-8b")`` reads one by name."""
 
 
@@ -114,7 +114,7 @@ def _text_config(config: dict) -> dict:
     """Multimodal configs keep the language model's settings under ``text_config``, built with the class the
     wrapper's config class names (whatever model type the dict says) or by the model type it names."""
     wrapper = _TABLE["wrappers"].get(config.get("model_type")) if isinstance(config.get("model_type"), str) else None
-    text = config.get("text_config")
+    text = _checks.optional_mapping("text_config", config.get("text_config"))
     if any(key in config for key in _ROPE_KEYS) or not (isinstance(text, Mapping) or (wrapper and text is None)):
         return config
     text = dict(text or {})
@@ -407,8 +407,9 @@ def _uses_rope(config: dict, entry: Mapping[str, Any], layer: int, layer_type: s
     if rule == "no_rope_layers":
         if config.get("no_rope_layers"):
             return bool(_per_layer_flags(config, "no_rope_layers", layers)[layer])
-        interval = config.get("no_rope_layer_interval") or 4
-        return (layer + 1) % _checks.positive_int("no_rope_layer_interval", interval) != 0
+        interval = config.get("no_rope_layer_interval")
+        interval = 4 if interval is None else _checks.positive_int("no_rope_layer_interval", interval)
+        return (layer + 1) % interval != 0
     if rule == "sliding_only":
         return layer_type == "sliding_attention"
     if rule == "sliding_only_if_window":
@@ -468,7 +469,7 @@ def _underived(model: _Model) -> str:
         "the audit found no layer pattern for it"
         if not isinstance(pattern, Mapping)
         else f"its pattern is audited from {pattern['min_layers']} layers"
-        if _num_layers(model.config) < pattern.get("min_layers", 1)  # type: ignore[operator]
+        if (_num_layers(model.config) or 0) < pattern.get("min_layers", 1)
         else f"this config sets {sorted(pattern.get('depends_on') or {})}, which change its layer pattern"
     )
     return (

@@ -18,8 +18,8 @@ instantiating the class with probe values, and checks every rule it records agai
   last with ``from_end``), ``head`` (types forced on the first layers), ``last`` (type forced on the last
   layer, ``last_forced`` when even a given list gets it) and ``key`` (the config key or keyword that sets the
   cycle's period); ``min_layers`` when smaller models get another layout; ``depends_on`` names other keys
-  (with their defaults) that change the pattern when set otherwise (the loader then needs ``layer_types``); ``"unfitted"`` when no such
-  pattern reproduces the class.
+  (with their defaults) that change the pattern when set otherwise (the loader then needs ``layer_types``);
+  ``"unfitted"`` when no such pattern reproduces the class.
 * ``vision``: the config describes image or video patches (``patch_size`` / ``image_size``) and no vocabulary.
 * ``wrappers``: for every composite config class in transformers, the class its ``text_config`` is built
   with (``by_class``: whatever model type the dict names) or the default model type, plus the model types
@@ -31,7 +31,6 @@ Writes ``config_classes.json`` beside this file; ``audit_transformers.py`` merge
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import json
@@ -200,7 +199,7 @@ def period_key(cls, pattern: dict, candidates: list[str]) -> str | None:
 def switches(cls, defaults: dict) -> dict:
     """Probe values for the fields that could switch the layer pattern (windows, flags, layer counts)."""
     out = {}
-    for name, field in cls.__dataclass_fields__.items():
+    for name in cls.__dataclass_fields__:
         if name.startswith("_") or name in (canonical(cls, "num_hidden_layers"), "layer_types") or name not in defaults:
             continue
         value = defaults[name]
