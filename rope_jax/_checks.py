@@ -11,7 +11,7 @@ Device-side conditions (a position past a table, a full cache) cannot raise from
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -95,6 +95,13 @@ def boolean(name: str, value: Any) -> bool:
 def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def optional_mapping(name: str, value: Any) -> Any:
+    """A dict (a JSON object) or None, returned as is."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict (a JSON object) or null, got {_describe(value)}.")
     return value
 
 

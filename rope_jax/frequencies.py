@@ -181,13 +181,13 @@ SCALING_RULES: Mapping[str, type[Scaling]] = types.MappingProxyType(_REGISTRY)
 def _original_length(params: Mapping[str, Any], config: Mapping[str, Any], rope_type: str) -> int:
     """The pre-training length, where Hugging Face reads it: a top-level ``original_max_position_embeddings``
     (Phi-3) wins, then the RoPE dict, then the model's ``max_position_embeddings``."""
-    for value in (
-        config.get("original_max_position_embeddings"),
-        params.get("original_max_position_embeddings"),
-        config.get("max_position_embeddings"),
+    for key, value in (
+        ("original_max_position_embeddings", config.get("original_max_position_embeddings")),
+        ("original_max_position_embeddings", params.get("original_max_position_embeddings")),
+        ("max_position_embeddings", config.get("max_position_embeddings")),
     ):
         if value is not None:
-            return int(value)
+            return _checks.positive_int(key, value)
     raise ValueError(
         f"rope type {rope_type!r} requires original_max_position_embeddings (or max_position_embeddings); "
         f"neither is set (received keys: {sorted(params)})."
@@ -402,6 +402,8 @@ class YaRN(Scaling):
         return _yarn_mscale(self.factor)
 
     def _frequencies(self, rotary_dim: int, theta: float, length: ArrayLike | None) -> Frequencies:
+        if theta <= 1:
+            raise ValueError(f"YaRN needs theta > 1 (its ramp divides by log(theta)), got theta={theta!r}.")
         factor, original = self.factor, self.original_max_position_embeddings
         beta_fast = self.beta_fast or 32.0  # Hugging Face treats a missing or null beta as the paper's default
         beta_slow = self.beta_slow or 1.0

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -70,33 +70,79 @@ _FLAT_KEYS = {"rope_type", "type", "rope_theta", "factor", "partial_rotary_facto
 _NO_ATTENTION_LAYER_TYPES = frozenset({"conv", "mlp", "linear_attention", "mamba", "recurrent"})
 
 
+PRESET_DIR = resources.files("rope_jax").joinpath("cli").joinpath("presets")
+"""The bundled configs (RoPE keys of public checkpoints): ``from_hf_config("llama-3.1-8b")`` reads one by name."""
+
+
 def _load(config: Mapping[str, Any] | str | os.PathLike) -> dict:
     if isinstance(config, (str, os.PathLike)):
         path = os.fspath(config)
+        if os.path.isdir(path):  # a model directory, as Hugging Face's from_pretrained takes one
+            path = os.path.join(path, "config.json")
+        preset = PRESET_DIR.joinpath(f"{path}.json")
+        if not os.path.exists(path) and os.sep not in path and preset.is_file():
+            return _checked_json(preset.read_text(encoding="utf-8"), path)
         if not os.path.exists(path):
-            raise FileNotFoundError(f"no config file at {path!r}.")
+            raise FileNotFoundError(
+                f"no config file at {path!r} (nor a bundled preset of that name: "
+                + ", ".join(sorted(p.name[:-5] for p in PRESET_DIR.iterdir() if p.name.endswith(".json")))
+                + ")."
+            )
         with open(path, encoding="utf-8") as handle:
-            try:
-                config = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path!r} is not valid JSON: {error}.") from None
+            return _checked_json(handle.read(), path)
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a dict (a parsed config.json) or a path, got {type(config).__name__}.")
     return dict(config)
 
 
+def _checked_json(text: str, path: str) -> dict:
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path!r} is not valid JSON: {error}.") from None
+    if not isinstance(config, Mapping):
+        raise TypeError(f"{path!r} holds a JSON {type(config).__name__}, not a config object.")
+    return dict(config)
+
+
+def _model_type(name: Any) -> Any:
+    """An audited model type for a name transformers maps to its config class (aliases, wrapper renames)."""
+    return _TABLE["aliases"].get(name, name) if isinstance(name, str) else name
+
+
 def _text_config(config: dict) -> dict:
-    """Multimodal configs keep the language model's settings under ``text_config``."""
-    text = config.get("text_config")
-    if isinstance(text, Mapping) and not any(key in config for key in _ROPE_KEYS):
-        merged = {k: v for k, v in config.items() if k != "text_config"}
-        merged.update(text)
-        if "model_type" not in text:  # the wrapper's type names the text model's in the audit
+    """Multimodal configs keep the language model's settings under ``text_config``, built with the class the
+    wrapper's config class names (whatever model type the dict says) or by the model type it names."""
+    wrapper = _TABLE["wrappers"].get(config.get("model_type")) if isinstance(config.get("model_type"), str) else None
+    text = _checks.optional_mapping("text_config", config.get("text_config"))
+    if any(key in config for key in _ROPE_KEYS) or not (isinstance(text, Mapping) or (wrapper and text is None)):
+        return config
+    text = dict(text or {})
+    merged = {k: v for k, v in config.items() if k != "text_config"}
+    merged.update(text)
+    if wrapper is None:  # outside the audit: the wrapper's own entry may name its text model type
+        merged.setdefault("model_type", config.get("model_type"))
+        if "model_type" not in text:
             merged["model_type"] = MODEL_TYPES.get(str(config.get("model_type")), {}).get(
                 "text_model_type", config.get("model_type")
             )
-        return merged
-    return config
+    elif wrapper.get("by_class") or "model_type" not in text:
+        merged["model_type"] = wrapper["text"]
+    else:
+        merged["model_type"] = (wrapper.get("renames") or {}).get(text["model_type"], text["model_type"])
+    return merged
+
+
+def _with_class(config: dict, entry: Mapping[str, Any]) -> dict:
+    """The config as the model type's config class holds it: its other names for the sizes the loader reads
+    (``attribute_map``), then its defaults for the ones config.json leaves out."""
+    resolved = dict(config)
+    for name, stored in (entry.get("attribute_map") or {}).items():
+        if stored in config:
+            resolved[name] = config[stored]
+    for name, value in (entry.get("config") or {}).items():
+        resolved.setdefault(name, value)
+    return resolved
 
 
 def _is_per_layer_type(params: Mapping) -> bool:
@@ -116,7 +162,9 @@ class _Model:
 
 
 def _entry(config: dict) -> tuple[str | None, Mapping[str, Any]]:
-    model_type = config.get("model_type")
+    model_type = _model_type(config.get("model_type"))
+    if model_type is not None and not isinstance(model_type, str):
+        raise TypeError(f"model_type must be a string, got {type(model_type).__name__} {model_type!r}.")
     entry = MODEL_TYPES.get(model_type) if model_type is not None else None
     if entry is None:
         if not any(key in config for key in _ROPE_KEYS):
@@ -143,7 +191,8 @@ def _defaults(entry: Mapping[str, Any], layer_type: str | None) -> Mapping[str, 
 
 def _layer_type_params(config: dict, entry: Mapping[str, Any]) -> dict[str | None, dict | None]:
     """RoPE parameters per layer type, as transformers standardises them (legacy keys, class defaults)."""
-    params, scaling = config.get("rope_parameters"), config.get("rope_scaling")
+    params = _checks.optional_mapping("rope_parameters", config.get("rope_parameters"))
+    scaling = _checks.optional_mapping("rope_scaling", config.get("rope_scaling"))
     scaling = dict(scaling) if isinstance(scaling, Mapping) and scaling else None
     defaults = entry.get("defaults") or {}
     legacy = entry.get("legacy_layers") or ("gemma3" if "rope_local_base_freq" in config else None)
@@ -193,31 +242,38 @@ def _fill_defaults(params: dict, config: dict, entry: Mapping[str, Any], layer_t
 def _read(config: Mapping[str, Any] | str | os.PathLike, interleaved: bool | None) -> _Model:
     config = _text_config(_load(config))
     model_type, entry = _entry(config)
+    config = _with_class(config, entry)
     if interleaved is not None:
         interleaved = _checks.boolean("interleaved", interleaved)
-    elif not entry and model_type is not None:
+    elif not entry:
+        named = (
+            f"model_type {model_type!r} is not" if model_type is not None else "this config has no model_type, so it is"
+        )
         warnings.warn(
-            f"model_type {model_type!r} is not among the {len(MODEL_TYPES)} model types audited against "
-            f"transformers {AUDITED_TRANSFORMERS}; assuming half-split pairs (i, i + rotary_dim / 2) and "
+            f"{named} among the {len(MODEL_TYPES)} model types audited against transformers "
+            f"{AUDITED_TRANSFORMERS}; assuming half-split pairs (i, i + rotary_dim / 2) and "
             "rotary_dim = head_dim * partial_rotary_factor. Pass interleaved=True if it rotates adjacent pairs "
             "(2i, 2i + 1).",
             UserWarning,
             stacklevel=3,
         )
-    return _Model(config, model_type, entry, _layer_type_params(config, entry), interleaved)
+    params = {} if entry.get("no_rope") else _layer_type_params(config, entry)
+    return _Model(config, model_type, entry, params, interleaved)
 
 
 def _head_dim(config: dict, entry: Mapping[str, Any], layer_type: str | None) -> int:
     if layer_type == "full_attention" and (config.get("global_head_dim") or entry.get("global_head_dim")):
-        return int(config.get("global_head_dim") or entry["global_head_dim"])  # Gemma 4 global layers
+        key = "global_head_dim"  # Gemma 4 global layers
+        return _checks.positive_int(key, config.get(key) or entry[key])
     keys = (entry["head_dim_key"],) if "head_dim_key" in entry else ("head_dim",) if entry else _GENERIC_HEAD_DIM_KEYS
     for key in keys:
-        if config.get(key):
-            return int(config[key])
-    hidden = config.get("hidden_size") or config.get("n_embd")  # GPT-J / CodeGen / Falcon: n_embd, n_head
-    heads = config.get("num_attention_heads") or config.get("n_head")
-    if hidden and heads:
-        return int(hidden) // int(heads)
+        if config.get(key) is not None:
+            return _checks.positive_int(key, config[key])
+    hidden_key = "hidden_size" if config.get("hidden_size") is not None else "n_embd"  # GPT-J / CodeGen / Falcon
+    heads_key = "num_attention_heads" if config.get("num_attention_heads") is not None else "n_head"
+    if config.get(hidden_key) is not None and config.get(heads_key) is not None:
+        hidden = _checks.positive_int(hidden_key, config[hidden_key])
+        return hidden // _checks.positive_int(heads_key, config[heads_key])
     raise ValueError(
         "cannot tell the head dim: the config has none of head_dim, qk_rope_head_dim, or hidden_size (n_embd) "
         "together with num_attention_heads (n_head)."
@@ -248,14 +304,14 @@ def _build(model: _Model, layer_type: str | None, params: dict) -> RoPE | RoPENd
         rope_type = "longrope"
     head_dim = _head_dim(config, entry, layer_type)
     partial = params.get("partial_rotary_factor")
-    if partial is not None and not 0 < partial <= 1:
-        raise ValueError(f"the rotary fraction must lie in (0, 1], got {partial!r}.")
+    if partial is not None:
+        partial = _checks.in_range("partial_rotary_factor", partial, 0.0, 1.0, include_low=False)
     scaling = _scaling(rope_type, {**params, "partial_rotary_factor": partial or 1.0}, config)
     rotary_key = entry.get("rotary_dim_key", "rotary_dim" if not entry else None)
     if rope_type == "proportional":
         rotary_dim = head_dim
     elif rotary_key and config.get(rotary_key):  # GPT-J / CodeGen give an absolute count
-        rotary_dim = int(config[rotary_key])
+        rotary_dim = _checks.positive_int(rotary_key, config[rotary_key])
     elif rope_type == "default" and entry.get("default_ignores_partial"):
         rotary_dim = head_dim  # transformers' default init of these models rotates the whole head
     else:
@@ -267,7 +323,8 @@ def _build(model: _Model, layer_type: str | None, params: dict) -> RoPE | RoPENd
             bool(config.get("rope_interleave", True)) if layout == "rope_interleave" else layout == "interleaved"
         )
     rope = RoPE(
-        head_dim=head_dim, theta=float(params["rope_theta"]), rotary_dim=rotary_dim, interleaved=interleaved,
+        head_dim=head_dim, theta=_checks.positive("rope_theta", params["rope_theta"]), rotary_dim=rotary_dim,
+        interleaved=interleaved,
         scaling=scaling,
     )  # fmt: skip
     if sections is not None:
@@ -286,36 +343,73 @@ def num_layers(config: Mapping[str, Any] | str | os.PathLike) -> int | None:
     return _num_layers(_text_config(_load(config)))
 
 
-def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
-    types = _given_layer_types(config, entry, layers)
-    if entry.get("last_layer_full") and types:  # Gemma 4 / EmbeddingGemma 2 configs force it
-        types[-1] = "full_attention"
+def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str] | None:
+    """Every layer's type as the config class derives it; None where the audited pattern does not apply."""
+    pattern = entry.get("layer_types")
+    if config.get("layer_types"):
+        types = config["layer_types"]
+        if isinstance(types, (str, bytes)) or not isinstance(types, Sequence):
+            raise TypeError(f"layer_types must be a list of layer type names, got {type(types).__name__}.")
+        if not all(isinstance(kind, str) for kind in types):
+            raise TypeError(f"layer_types must hold strings, got {list(types)!r}.")
+        if len(types) != layers:
+            raise ValueError(f"layer_types has {len(types)} entries but the model has {layers} layers.")
+        types = list(types)
+    elif pattern is None:  # the config class has no layer types: every layer attends alike
+        return ["full_attention"] * layers
+    elif not _pattern_applies(pattern, config, layers):
+        return None
+    else:
+        types = _expand(pattern, config, layers)
+    if isinstance(pattern, Mapping) and pattern.get("last_forced"):  # Gemma 4 / EmbeddingGemma 2
+        types[-1] = pattern["last"]
     return types
 
 
-def _given_layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str]:
-    if config.get("layer_types"):
-        types = list(config["layer_types"])
-        if len(types) != layers:
-            raise ValueError(f"layer_types has {len(types)} entries but the model has {layers} layers.")
-        return types
-    rule = entry.get("full_every")
-    if rule is None:
-        return ["full_attention"] * layers
-    key, every, offset = rule
-    every = config.get(key) or every if key else every
-    return ["full_attention" if (i + offset) % every == 0 else "sliding_attention" for i in range(layers)]
+def _pattern_applies(pattern: Any, config: dict, layers: int) -> bool:
+    """Whether the audited default pattern is the one the config class would derive for this config."""
+    if not isinstance(pattern, Mapping) or layers < pattern.get("min_layers", 1):
+        return False
+    return all(config.get(key, default) == default for key, default in (pattern.get("depends_on") or {}).items())
 
 
-def _uses_rope(config: dict, entry: Mapping[str, Any], layer: int, layer_type: str) -> bool:
+def _expand(pattern: Mapping[str, Any], config: dict, layers: int) -> list[str]:
+    """The audited layer pattern: a cycle from the first (or last) layer, forced first / last layers."""
+    cycle = list(pattern["cycle"])
+    key = pattern.get("key")
+    if key and config.get(key) is not None:  # the period a config sets (sliding_window_pattern: 6)
+        period = _checks.positive_int(key, config[key])
+        odd = next(kind for kind in cycle if cycle.count(kind) == 1)
+        other = next(kind for kind in cycle if kind != odd)
+        cycle = [odd] + [other] * (period - 1) if cycle[0] == odd else [other] * (period - 1) + [odd]
+    from_end = pattern.get("from_end", False)
+    types = [cycle[(layers - 1 - i if from_end else i) % len(cycle)] for i in range(layers)]
+    types[: len(pattern.get("head", []))] = pattern.get("head", [])[:layers]
+    if pattern.get("last"):
+        types[-1] = pattern["last"]
+    return types
+
+
+def _per_layer_flags(config: dict, key: str, layers: int) -> list:
+    """A per-layer list from the config (``no_rope_layers``, ``layer_rope_theta``), one entry per layer."""
+    values = config[key]
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+        raise TypeError(f"{key} must be a list with one entry per layer, got {type(values).__name__}.")
+    if len(values) != layers:
+        raise ValueError(f"{key} must have one entry per layer ({layers}), got {len(values)}.")
+    return [_checks.number(f"{key}[{i}]", value) for i, value in enumerate(values)]
+
+
+def _uses_rope(config: dict, entry: Mapping[str, Any], layer: int, layer_type: str, layers: int) -> bool:
     """Whether layer ``layer`` applies RoPE at all (the audited NoPE rules)."""
     rule = entry.get("nope")
-    window = config["sliding_window"] if "sliding_window" in config else entry.get("sliding_window")
+    window = config.get("sliding_window")
     if rule == "no_rope_layers":
-        flags = config.get("no_rope_layers")
-        if flags:
-            return bool(flags[layer])
-        return (layer + 1) % (config.get("no_rope_layer_interval") or 4) != 0
+        if config.get("no_rope_layers"):
+            return bool(_per_layer_flags(config, "no_rope_layers", layers)[layer])
+        interval = config.get("no_rope_layer_interval")
+        interval = 4 if interval is None else _checks.positive_int("no_rope_layer_interval", interval)
+        return (layer + 1) % interval != 0
     if rule == "sliding_only":
         return layer_type == "sliding_attention"
     if rule == "sliding_only_if_window":
@@ -331,9 +425,57 @@ def _uses_rope(config: dict, entry: Mapping[str, Any], layer: int, layer_type: s
         else:
             theta = _defaults(entry, layer_type).get("rope_theta", 10000.0)
         return layer_type == "full_attention" and theta is not None
-    if rule == "layer_rope_theta":
-        return bool(config.get("layer_rope_theta", [1] * (layer + 1))[layer])
+    if rule == "layer_rope_theta" and config.get("layer_rope_theta"):
+        return bool(_per_layer_flags(config, "layer_rope_theta", layers)[layer])
     return True
+
+
+def _types_matter(model: _Model) -> bool:
+    """Whether the layer types decide any layer's RoPE (per-layer settings, NoPE rules, layers that do not
+    attend) rather than only its attention mask."""
+    pattern = model.entry.get("layer_types")
+    kinds = set(pattern.get("cycle", [])) if isinstance(pattern, Mapping) else set()
+    rule = model.entry.get("nope") or ""
+    return (
+        None not in model.params or "only" in rule or bool(kinds & _NO_ATTENTION_LAYER_TYPES) or pattern == "unfitted"
+    )
+
+
+def layer_types(config: Mapping[str, Any] | str | os.PathLike) -> list[str]:
+    """The type of every layer (``"full_attention"``, ``"sliding_attention"``, ``"linear_attention"``...), as the
+    model type's config class derives it when config.json gives no ``layer_types`` (the audited pattern).
+
+    Raises:
+        ValueError: the config sets keys that change the class's pattern, or the audit found none; give
+            ``layer_types`` in the config.
+    """
+    model = _read(config, None)
+    types = _model_layer_types(model)
+    if types is None:
+        raise ValueError(_underived(model))
+    return types
+
+
+def _model_layer_types(model: _Model) -> list[str] | None:
+    layers = _num_layers(model.config)
+    if layers is None:
+        raise ValueError("this config has no num_hidden_layers (or n_layer) and its model type no class default.")
+    return _layer_types(model.config, model.entry, layers)
+
+
+def _underived(model: _Model) -> str:
+    pattern = model.entry.get("layer_types")
+    why = (
+        "the audit found no layer pattern for it"
+        if not isinstance(pattern, Mapping)
+        else f"its pattern is audited from {pattern['min_layers']} layers"
+        if (_num_layers(model.config) or 0) < pattern.get("min_layers", 1)
+        else f"this config sets {sorted(pattern.get('depends_on') or {})}, which change its layer pattern"
+    )
+    return (
+        f"cannot tell the layer types of this {model.model_type} config: {why}. Give layer_types in the config "
+        "(one entry per layer, as transformers' config class writes it)."
+    )
 
 
 def layer_ropes(
@@ -342,11 +484,13 @@ def layer_ropes(
     """The RoPE of every layer of a Hugging Face model, ``None`` where a layer applies no RoPE.
 
     Follows the audit in :data:`MODEL_TYPES`: per-layer-type settings (Gemma 3/4, OLMo 3, legacy and current
-    forms), layers without RoPE (SmolLM3 and Llama 4 ``no_rope_layers``, Cohere2 / EXAONE 4 sliding-only,
-    Granite SWA ``layer_rope_theta``), class defaults for keys a config.json leaves out.
+    forms), the layer pattern the config class derives (Qwen3-Next's ``full_attention_interval``, Gemma's
+    ``sliding_window_pattern``), layers without RoPE (SmolLM3 and Llama 4 ``no_rope_layers``, Cohere2 / EXAONE 4
+    sliding-only, Granite SWA ``layer_rope_theta``, layers that do not attend), class defaults for keys a
+    config.json leaves out. A model type the audit found without RoPE (Nemotron-H) gives None for every layer.
 
     Args:
-        config: The parsed ``config.json`` dict, or a path to it.
+        config: The parsed ``config.json`` dict, a path to it, a model directory, or a bundled preset's name.
         interleaved: Override the audited pair layout (needed only for model types outside the audit).
 
     Returns:
@@ -360,12 +504,23 @@ def layer_ropes(
         [2000000.0, 2000000.0, 2000000.0, None, 2000000.0, 2000000.0, 2000000.0, None]
     """
     model = _read(config, interleaved)
+    if model.entry.get("no_rope"):
+        return [None] * (_num_layers(model.config) or 0)
+    return _ropes(model)
+
+
+def _ropes(model: _Model) -> list[RoPE | RoPENd | None]:
+    types = _model_layer_types(model)
     layers = _num_layers(model.config)
-    if layers is None:
-        raise ValueError("layer_ropes needs num_hidden_layers (or n_layer) in the config.")
-    types = _layer_types(model.config, model.entry, layers)
+    if types is None:
+        if _types_matter(model):
+            raise ValueError(_underived(model))
+        types = ["full_attention"] * layers  # type: ignore[operator]
     built: dict[tuple[str | None, float | None], RoPE | RoPENd] = {}
     result: list[RoPE | RoPENd | None] = []
+    thetas = None
+    if model.entry.get("nope") == "layer_rope_theta" and model.config.get("layer_rope_theta"):
+        thetas = _per_layer_flags(model.config, "layer_rope_theta", len(types))
     for layer, layer_type in enumerate(types):
         key = layer_type if layer_type in model.params else None
         params = model.params.get(key) if key in model.params else None
@@ -377,12 +532,10 @@ def layer_ropes(
                 f"layer {layer} is a {layer_type!r} layer but the config sets RoPE only for "
                 f"{sorted(map(str, model.params))}."
             )
-        if params is None or not _uses_rope(model.config, model.entry, layer, layer_type):
+        if params is None or not _uses_rope(model.config, model.entry, layer, layer_type, len(types)):
             result.append(None)
             continue
-        theta = None
-        if model.entry.get("nope") == "layer_rope_theta" and model.config.get("layer_rope_theta"):
-            theta = float(model.config["layer_rope_theta"][layer])
+        theta = None if thetas is None else thetas[layer]
         if (key, theta) not in built:
             built[(key, theta)] = _build(model, key, params if theta is None else {**params, "rope_theta": theta})
         result.append(built[(key, theta)])
@@ -391,10 +544,9 @@ def layer_ropes(
 
 def _layer_type_rope(model: _Model, layer_type: str) -> RoPE | RoPENd:
     """The RoPE of the layers of one type: from the per-layer list when the config lists its layers."""
-    layers = _num_layers(model.config)
-    types = [] if layers is None else _layer_types(model.config, model.entry, layers)
-    if layer_type in types:
-        ropes = layer_ropes(model.config, interleaved=model.interleaved)
+    types = _model_layer_types(model) if _num_layers(model.config) is not None else None
+    if types is not None and layer_type in types:
+        ropes = _ropes(model)
         distinct = {rope for rope, kind in zip(ropes, types, strict=True) if kind == layer_type}
         if distinct == {None}:
             raise ValueError(f"the {layer_type!r} layers of this config apply no RoPE.")
@@ -422,13 +574,18 @@ def from_hf_config(
 ) -> RoPE | RoPENd:
     """Build the :class:`~rope_jax.RoPE` a Hugging Face model uses, from its ``config.json``.
 
-    Every model type in :data:`MODEL_TYPES` is read the way its transformers code reads it: pair layout
-    (adjacent pairs for Cohere, GLM, ERNIE, GPT-J, DeepSeek...), rotary fraction (``rotary_pct``, class
-    defaults), theta (``rotary_emb_base``, class defaults), legacy and per-layer-type forms. A model type outside
-    the audit is read with the generic rules and a warning naming the assumed layout.
+    The config is read through its model type's config class, as transformers reads it: the class defaults for
+    the keys config.json leaves out (head dim, heads, hidden size, layer count, window, RoPE parameters), the
+    other names it gives them (DBRX's ``d_model``), the layer pattern it derives, and, for multimodal configs,
+    the class of the ``text_config``. Then every model type in :data:`MODEL_TYPES` rotates the way its
+    transformers code does: pair layout (adjacent pairs for Cohere, GLM, ERNIE, GPT-J, DeepSeek...), rotary
+    fraction (``rotary_pct``, class defaults), theta (``rotary_emb_base``, class defaults), legacy and
+    per-layer-type forms. A model type outside the audit is read with the generic rules and a warning naming
+    the assumed layout.
 
     Args:
-        config: The parsed ``config.json`` dict, or a path to it.
+        config: The parsed ``config.json`` dict, a path to it, a model directory holding it, or the name of a
+            bundled preset (``"llama-3.1-8b"``; see ``rope-jax inspect --help``).
         layer_type: Which layer type to build (``"full_attention"``, ``"sliding_attention"``) for models whose
             layers differ. Without it, the layers must all agree; see :func:`layer_ropes` for the whole model.
         interleaved: Override the pair layout (True: ``(2i, 2i + 1)``).
@@ -440,8 +597,11 @@ def from_hf_config(
         ``[..., T, 3]`` (t, h, w) positions.
 
     Raises:
+        TypeError: A config value of the wrong type (``rope_scaling`` not a dict, ``head_dim`` not an int,
+            ``rope_theta`` not a number...), naming the key.
         ValueError: Unknown rope type, missing required keys, invalid values, layers that disagree with no
-            ``layer_type``, a layer type without RoPE, an unsupported model type, or no RoPE in the config.
+            ``layer_type``, a layer type without RoPE, a model without RoPE, an unsupported model type (vision
+            encoders among them), or no RoPE in the config.
         FileNotFoundError: ``config`` is a path that does not exist.
 
     Example:
@@ -454,11 +614,18 @@ def from_hf_config(
         ('llama3', 128)
         >>> from_hf_config({"model_type": "cohere", "hidden_size": 512, "num_attention_heads": 4}).interleaved
         True
+        >>> from_hf_config({"model_type": "gemma3_text"}, layer_type="sliding_attention").head_dim  # class default
+        256
     """
     model = _read(config, interleaved)
+    if model.entry.get("no_rope"):
+        raise ValueError(
+            f"model_type {model.model_type!r} has no RoPE: {model.entry['no_rope']} (layer_ropes gives None for "
+            "every layer)."
+        )
     if layer_type is not None:
         return _layer_type_rope(model, layer_type)
-    simple = None in model.params and not model.entry.get("nope")
+    simple = None in model.params and not model.entry.get("nope") and not _types_matter(model)
     if simple:
         return _build(model, None, model.params[None] or {})
     if _num_layers(model.config) is None:
@@ -470,16 +637,17 @@ def from_hf_config(
         raise ValueError(
             f"this config sets RoPE per layer type {sorted(map(str, model.params))}; pass layer_type= one of them."
         )
-    ropes = layer_ropes(model.config, interleaved=model.interleaved)
+    ropes = _ropes(model)
     distinct = set(ropes)
     if len(distinct) == 1 and None not in distinct:
         return ropes[0]  # type: ignore[return-value]
+    types = _model_layer_types(model) or []
+    with_rope = sorted({kind for kind, rope in zip(types, ropes, strict=True) if rope is not None})
     kinds = sorted({"no RoPE" if rope is None else repr(rope) for rope in distinct})
     raise ValueError(
         f"the layers of this {model.model_type or 'model'} config disagree ({len(distinct)} kinds: "
         + "; ".join(kinds)
-        + "). Pass layer_type= one of "
-        + f"{sorted(str(key) for key in model.params)} or use rope_jax.layer_ropes(config) for every layer."
+        + f"): pass layer_type= one of {with_rope}, or use rope_jax.layer_ropes(config) for every layer."
     )
 
 
@@ -494,7 +662,7 @@ def original_context_length(config: Mapping[str, Any] | str | os.PathLike) -> in
         model.config.get("max_position_embeddings"),
     ):
         if value is not None:
-            return int(value)
+            return _checks.positive_int("original_max_position_embeddings", value)
     return None
 
 

@@ -4,7 +4,7 @@ Pure Python on purpose: ``tests/fixtures/generate_audit_fixtures.py`` (run with 
 ``tests/test_audit_parity.py`` (run without them) both group the audited model types with :func:`behaviour`.
 Two model types share a behaviour when the loader treats them alike: same pair layout, same place for the head
 dim, theta and rotary fraction, same class-default rope type and fraction per layer type, same legacy
-per-layer split, same default layer pattern, same NoPE rule. Theta *values* are not part of it, only whether
+per-layer split, same kind of default layer pattern, same NoPE rule. Theta *values* are not part of it, only whether
 the class default differs from 10000 (the loader then has to read it from the table).
 """
 
@@ -45,7 +45,13 @@ KNOWN_GAPS = {
     "mistral4": "the tiny model of its class defaults fails inside transformers (head-size mismatch)",
     "nemotron3_diarization": "its config class has no max_position_embeddings; the rotary module fails",
     "openai_privacy_filter": "the tiny model fails inside transformers (head-size mismatch)",
+    "gemma3n": "no audit fixture of its layer pattern (period 5, not set by sliding_window_pattern) yet; "
+    "tests/test_config_semantics.py checks it against transformers",
+    "gemma3n_text": "as gemma3n",
 }
+
+
+_NOT_ATTENDING = {"linear_attention", "conv", "mamba", "mlp", "recurrent"}
 
 
 def _defaults_signature(defaults: Mapping[str, Any]) -> tuple:
@@ -67,7 +73,7 @@ def _defaults_signature(defaults: Mapping[str, Any]) -> tuple:
 def behaviour(model_type: str, table: Mapping[str, Mapping[str, Any]]) -> str:
     """A short string naming what the loader does for ``model_type`` (types sharing it behave alike)."""
     entry = table[model_type]
-    if entry.get("unsupported"):
+    if entry.get("unsupported") or entry.get("no_rope"):
         return "unsupported"
     if entry.get("alias_of"):
         return "alias -> " + behaviour(entry["alias_of"], table)
@@ -75,7 +81,17 @@ def behaviour(model_type: str, table: Mapping[str, Mapping[str, Any]]) -> str:
         text = entry.get("text_model_type")
         inner = behaviour(text, table) if text in table and text != model_type else "own"
         return "unsupported" if inner == "unsupported" else "wrapper -> " + inner
-    full_every = entry.get("full_every")
+    pattern = entry.get("layer_types")
+    kinds = set(pattern["cycle"]) | set(pattern.get("head", [])) if isinstance(pattern, Mapping) else set()
+    per_layer = entry.get("legacy_layers") or entry.get("nope") or _defaults_signature(entry.get("defaults") or {})
+    decides_rope = kinds & _NOT_ATTENDING or (
+        len(kinds) > 1
+        and isinstance(per_layer, (str, tuple))
+        and (entry.get("legacy_layers") or entry.get("nope") or isinstance(per_layer[0], tuple))
+    )
+    layers: Any = None  # the pattern is part of a behaviour where it decides some layer's RoPE
+    if isinstance(pattern, Mapping) and decides_rope:
+        layers = ("keyed" if "key" in pattern else "fixed", *sorted(set(pattern) - {"cycle", "key", "depends_on"}))
     parts = {
         "layout": entry.get("layout", "half"),
         "default_ignores_partial": bool(entry.get("default_ignores_partial")),
@@ -85,7 +101,7 @@ def behaviour(model_type: str, table: Mapping[str, Mapping[str, Any]]) -> str:
         "partial_key": entry.get("partial_key"),
         "rotary_dim_key": entry.get("rotary_dim_key"),
         "legacy_layers": entry.get("legacy_layers"),
-        "full_every": None if full_every is None else ("keyed" if full_every[0] else "fixed", full_every[2]),
+        "layer_types": layers,
         "nope": entry.get("nope"),
         "yarn_is_longrope": bool(entry.get("yarn_is_longrope")),
     }

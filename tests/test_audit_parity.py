@@ -31,13 +31,19 @@ TOLERANCE = 1e-6
 KNOWN_GAPS = audit_behaviours.KNOWN_GAPS
 
 # Fixtures whose rotated outputs rope_jax is known to get wrong; strict, so a fix turns them into failures.
-KNOWN_DIFFERENCES: dict[str, str] = {}
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "defaults-bamba": "its class-default config has no attention layers; the tiny model's do not match the table",
+    "defaults-dory": "its layer types mix attention and MLP kinds its config class reads otherwise",
+    "defaults-embedding_gemma2": "its full-attention layers' head dim is not read",
+    "defaults-embedding_gemma2_text": "its full-attention layers' head dim is not read",
+}
 
 
-def cases(names):
+def cases(names, only=None):
+    """``names``, with the known differences (all of them, or those in ``only``) as strict xfails."""
     return [
         pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[name]))
-        if name in KNOWN_DIFFERENCES
+        if name in KNOWN_DIFFERENCES and (only is None or name in only)
         else name
         for name in names
     ]
@@ -80,7 +86,9 @@ def rotary_dim(rope) -> int:
     return rope.rotary_dim
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize(
+    "name", cases(CASES, {"defaults-bamba", "defaults-embedding_gemma2", "defaults-embedding_gemma2_text"})
+)
 def test_inv_freq_bit_exact(name):
     for buffer in META[name]["inv_freq_buffers"]:
         rope = rope_for_layer_type(name, layer_type_of(buffer))
@@ -96,14 +104,14 @@ def inv_freq_1d(rope) -> np.ndarray:
     return np.asarray(rope.inv_freq)
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", cases(CASES, {"defaults-bamba"}))
 def test_attention_scaling(name):
     for key, expected in META[name]["attention_scaling"].items():
         rope = rope_for_layer_type(name, layer_type_of(key.replace("attention_scaling", "inv_freq")))
         assert float(rope.attention_scaling) == expected, f"{name} {key}"
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if META[n]["rope_layers"] is not None])
+@pytest.mark.parametrize("name", cases([n for n in CASES if META[n]["rope_layers"] is not None], {"defaults-dory"}))
 def test_no_rope_exactly_where_transformers_applies_none(name):
     ropes = layer_ropes(name)
     assert [rope is not None for rope in ropes] == META[name]["rope_layers"]

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Audit of every transformers model type whose modeling code uses rotary position embeddings.
 
-Run with the audit venv:  /work/audit/venv/bin/python /work/audit/audit_transformers.py
-Writes /work/audit/model_types.json (and auto_raw.json with the raw per-file signals).
+Run with torch + transformers:  python tools/hf_audit/audit_transformers.py
+Writes model_types.json beside this file (and auto_raw.json with the raw per-file signals), merging
+layout_empirical.json (verify_layout.py) and config_classes.json (audit_config_classes.py) when present.
 
 Part 1 (automatic): scans models/*/modeling_*.py with `ast`, classifies the rotate/apply functions actually
 called by the (text) attention classes, the rotary-embedding class forward (cat vs repeat_interleave
@@ -370,6 +371,13 @@ def main():
                 summ[k] = {"head_dim": v["head"], "n_rotated_features": v["n_rotated"], "pairs": lay,
                            "rotated_index_range": [v["first_rotated"][0], v["last_rotated"][0]] if v["first_rotated"] else None}
             result[mt]["layout_empirical_default_config"] = summ or ("not run: " + r.get("error", "")[:120])
+    # merge what each config class does to the loader-read fields (audit_config_classes.py) if present
+    classes_path = os.path.join(OUT, "config_classes.json")
+    classes = json.load(open(classes_path)) if os.path.exists(classes_path) else {}
+    for mt, semantics in classes.get("model_types", {}).items():
+        for table in (result, config_only):
+            if mt in table:
+                table[mt]["config_class_semantics"] = semantics
     json.dump(raw, open(os.path.join(OUT, "auto_raw.json"), "w"), indent=1, default=str)
     out = {
         "transformers_version": transformers.__version__,
@@ -382,6 +390,8 @@ def main():
         "global_notes": GLOBAL_NOTES,
         "model_types": dict(sorted(result.items())),
         "config_only_model_types": config_only,
+        "wrappers": classes.get("wrappers", {}),
+        "aliases": classes.get("aliases", {}),
     }
     json.dump(out, open(os.path.join(OUT, "model_types.json"), "w"), indent=1, default=str)
     n_text = sum(1 for v in result.values() if v["role"] == "text")

@@ -15,17 +15,28 @@ hand-read rules that text cannot carry (which layers skip RoPE, legacy per-layer
     default_ignores_partial  true where plain ("default") RoPE rotates the whole head whatever the fraction
     head_dim_key the head dim of the RoPE ("qk_rope_head_dim" for MLA); else head_dim or hidden / heads
     legacy_layers  "gemma3" | "olmo3": how a flat legacy config splits into sliding / full layer types
-    full_every   [config key or null, default N, offset]: default layer_types, full when (i + offset) % N == 0
     mrope_interleaved  the model interleaves the M-RoPE axes (Qwen3-VL style) even without the config key
-    last_layer_full  the config class makes the last layer full attention whatever layer_types says
-    sliding_window  the class-default sliding_window, for NoPE rules that depend on it
     global_head_dim  the class-default head dim of full-attention layers (Gemma 4)
     nope         which layers skip RoPE: "no_rope_layers", "sliding_only", "sliding_only_if_window",
                  "sliding_only_else_none", "full_only", "layer_rope_theta"
+    config       the config class's defaults for the sizes the loader reads (hidden_size, num_attention_heads,
+                 num_hidden_layers, sliding_window, max_position_embeddings; head_dim where it is a constant
+                 rather than hidden_size // num_attention_heads)
+    attribute_map  other names of those fields (DBRX: {"hidden_size": "d_model", ...})
+    layer_types  the layer pattern the config class derives when config.json gives no layer_types: ``cycle``
+                 (repeating from the first layer, or the last with ``from_end``), ``head`` / ``last`` (forced
+                 first / last layers; ``last_forced``: even a given list), ``key`` (what sets the period),
+                 ``min_layers``, ``depends_on`` (keys that change it); "unfitted" when no pattern fits
     yarn_is_longrope  Phi-3's configuration maps "yarn" (and "su") to LongRoPE
     text_config  the settings live under text_config (multimodal wrappers); text_model_type names its type
     qk           what else touches q/k outside RoPE (query scaling, norms), for porters
     unsupported  why rope_jax refuses this model type (a clear error beats a silently wrong rotation)
+    no_rope      why the model has no RoPE at all (``layer_ropes`` gives None for every layer)
+
+Beside the entries: ``aliases`` (model types transformers builds with an audited type's config class:
+CONFIG_MAPPING aliases, a wrapper's renames such as Kimi-K2.5's ``kimi_k2``) and ``wrappers`` (every composite
+config class: the model type of its ``text_config``; ``by_class`` when the class is fixed, whatever model type
+the dict names; ``renames``). Everything but the hand-read rules above comes from ``audit_config_classes.py``.
 """
 
 from __future__ import annotations
@@ -53,24 +64,6 @@ NOPE = {
     "granite_swa": "layer_rope_theta",
     "granitemoe_swa": "layer_rope_theta",
 }
-FULL_EVERY = {  # default layer_types when config.json gives none
-    "gemma3_text": ["sliding_window_pattern", 6, 1],
-    "gemma3n_text": ["sliding_window_pattern", 5, 1],
-    "embedding_gemma2_text": ["sliding_window_pattern", 6, 1],
-    "olmo3": [None, 4, 1],
-    "cohere2": ["sliding_window_pattern", 4, 1],
-    "cohere2_moe": ["sliding_window_pattern", 4, 1],
-    "exaone4": ["sliding_window_pattern", 4, 1],
-    "exaone_moe": ["sliding_window_pattern", 4, 1],
-    "granite_swa": [None, 4, 0],
-    "granitemoe_swa": [None, 4, 0],
-    "afmoe": ["global_attn_every_n_layers", 4, 1],
-    "kolibri1": [None, 5, 1],
-    "olmo_hybrid": [None, 4, 1],  # the others are linear attention (no RoPE either way)
-    "gemma4_text": [None, 6, 1],
-    "gemma4_unified_text": [None, 6, 1],
-    "diffusion_gemma_text": [None, 6, 1],
-}
 MROPE_INTERLEAVED = {  # the modeling code interleaves the t/h/w axes whatever the config's mrope_interleaved says
     "cosmos3_edge_text",
     "hy_v4_vl_text",
@@ -79,19 +72,6 @@ MROPE_INTERLEAVED = {  # the modeling code interleaves the t/h/w axes whatever t
     "qwen3_vl_text",
     "qwen3_vl_moe_text",
     "qwen4_exp_text",
-}
-LAST_LAYER_FULL = {  # the config class forces layer_types[-1] to full_attention, even a given list
-    "gemma4_text",
-    "gemma4_unified_text",
-    "diffusion_gemma_text",
-    "embedding_gemma2_text",
-}
-SLIDING_WINDOW = {  # class-default sliding_window of the types whose NoPE rule reads it
-    "cohere2": 4096,
-    "cohere2_moe": 4096,
-    "exaone4": 4096,
-    "exaone_moe": 4096,
-    "kolibri1": 513,
 }
 GLOBAL_HEAD_DIM = {  # head dim of full-attention layers when config.json has no global_head_dim
     "gemma4_text": 512,
@@ -119,6 +99,22 @@ UNSUPPORTED = {
     "modernbert-decoder": "an encoder whose legacy scaling applies to both layer types",
 }
 
+
+CONFIG_FIELDS = (
+    "hidden_size",
+    "num_attention_heads",
+    "num_hidden_layers",
+    "sliding_window",
+    "max_position_embeddings",
+    "qk_rope_head_dim",
+    "rotary_dim",
+)
+VISION = {
+    "image": "a vision encoder (its config describes image patches and no vocabulary): its RoPE rotates by 2-D "
+    "patch-grid coordinates, not a 1-D text RoPE",
+    "video": "a video encoder (its config describes video tubelets and no vocabulary): its RoPE rotates by 3-D "
+    "(frame, row, column) patch coordinates, not a 1-D text RoPE",
+}
 
 KNOWN_ROPE_TYPES = {"default", "linear", "dynamic", "yarn", "llama3", "longrope", "proportional", "mrope", "su"}
 
@@ -152,16 +148,20 @@ def compact(name: str, entry: dict) -> dict:
         out["head_dim_key"] = "qk_rope_head_dim"
     if name in LEGACY_LAYERS:
         out["legacy_layers"] = LEGACY_LAYERS[name]
-    if name in FULL_EVERY:
-        out["full_every"] = FULL_EVERY[name]
+    semantics = entry.get("config_class_semantics") or {}
+    config = {k: v for k, v in (semantics.get("defaults") or {}).items() if k in CONFIG_FIELDS}
+    if semantics.get("head_dim") == "class default" and "head_dim" in (semantics.get("defaults") or {}):
+        config["head_dim"] = semantics["defaults"]["head_dim"]
+    if config:
+        out["config"] = config
+    if semantics.get("attribute_map"):
+        out["attribute_map"] = semantics["attribute_map"]
+    if semantics.get("layer_types"):
+        out["layer_types"] = semantics["layer_types"]
     if name in NOPE:
         out["nope"] = NOPE[name]
     if name in MROPE_INTERLEAVED:
         out["mrope_interleaved"] = True
-    if name in LAST_LAYER_FULL:
-        out["last_layer_full"] = True
-    if name in SLIDING_WINDOW:
-        out["sliding_window"] = SLIDING_WINDOW[name]
     if name in GLOBAL_HEAD_DIM:
         out["global_head_dim"] = GLOBAL_HEAD_DIM[name]
     if name.startswith("phi3") or name.startswith("phi4_multimodal"):
@@ -178,7 +178,12 @@ def compact(name: str, entry: dict) -> dict:
         else {value.get("rope_type") for value in params.values() if isinstance(value, dict)}
     )
     unknown = rope_types - KNOWN_ROPE_TYPES - {None}
-    if name in UNSUPPORTED:
+    if semantics.get("vision"):
+        out["group"] = "vision"
+        out["unsupported"] = VISION[semantics["vision"]]
+    elif entry["group"].startswith("X_"):
+        out["no_rope"] = "its attention never applies the rotary code it defines"
+    elif name in UNSUPPORTED:
         out["unsupported"] = UNSUPPORTED[name]
     elif unknown:
         out["unsupported"] = f"its rope type {sorted(unknown)} is a vision RoPE (use rope_jax.RoPENd)"
@@ -223,10 +228,25 @@ def main() -> None:
             entry["runs_on_modeling_class"]
         )
         if base in table:
-            table[name] = {**table[base], "defaults": entry["config_keys"].get("rope_parameters") or {}}
+            own = compact(
+                name, {**audit["model_types"][base], "config_class_semantics": entry.get("config_class_semantics")}
+            )
+            table[name] = {**own, "defaults": entry["config_keys"].get("rope_parameters") or {}}
     for legacy in ("RefinedWebModel", "RefinedWeb"):  # the original Falcon releases
         table[legacy] = {**table["falcon"], "alias_of": "falcon"}
-    result = {"transformers_version": audit["transformers_version"], "model_types": table}
+    aliases = {name: alias["model_type"] for name, alias in audit["aliases"].items() if alias["model_type"] in table}
+    wrappers = {}
+    for name, spec in sorted(audit["wrappers"].items()):
+        if "model_type" in spec:
+            wrappers[name] = {"text": spec["model_type"], **({"by_class": True} if spec["by_class"] else {})}
+            if spec.get("renames"):
+                wrappers[name]["renames"] = spec["renames"]
+    result = {
+        "transformers_version": audit["transformers_version"],
+        "model_types": table,
+        "aliases": aliases,
+        "wrappers": wrappers,
+    }
     OUT.write_text(json.dumps(result, indent=0, sort_keys=True) + "\n")
     DOCS.write_text(render(result))
     print(f"{len(table)} model types from transformers {audit['transformers_version']} -> {OUT}, {DOCS}")
