@@ -10,8 +10,10 @@ Device-side conditions (a position past a table, a full cache) cannot raise from
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -98,6 +100,21 @@ def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
     return value
 
 
+def sequence(name: str, values: Any) -> list[Any]:
+    """A list, tuple or array of values (not a string or a mapping), as a list."""
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a sequence, got {_describe(values)}.")
+    return list(values)
+
+
+def permutation(name: str, values: Any, size: int) -> tuple[int, ...]:
+    """A permutation of ``range(size)``, as a tuple of ints."""
+    result = tuple(integer(f"{name} entry", value) for value in sequence(name, values))
+    if sorted(result) != list(range(size)):
+        raise ValueError(f"{name} must be a permutation of {list(range(size))}, got {list(result)}.")
+    return result
+
+
 def positive_numbers(name: str, values: Any, *, length: int) -> tuple[float, ...]:
     """A sequence of ``length`` finite numbers ``> 0``, as a tuple of floats."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
@@ -124,6 +141,22 @@ def rotary_dim(value: Any, head_dim: int) -> int:
     if value > head_dim:
         raise ValueError(f"rotary_dim ({value}) must not exceed the head dim ({head_dim}).")
     return value
+
+
+def config_dict(config: Any) -> dict:
+    """A Hugging Face config: a mapping (a parsed ``config.json``) or a path to one, as a new dict."""
+    if isinstance(config, (str, os.PathLike)):
+        path = os.fspath(config)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no config file at {path!r}.")
+        with open(path, encoding="utf-8") as handle:
+            try:
+                config = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path!r} is not valid JSON: {error}.") from None
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict (a parsed config.json) or a path, got {type(config).__name__}.")
+    return dict(config)
 
 
 # ------------------------------------------------------------------------------------------------ arrays
