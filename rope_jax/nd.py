@@ -120,24 +120,24 @@ def layout_frequencies(
         [[0.0, 1.0, 0.0, 0.5], [3.0, 0.0, 1.5, 0.0]]
     """
     _checks.one_of("arrangement", arrangement, ("blocks", "alternate"))
-    ladders = [np.asarray(ladder, np.float32) for ladder in _checks.sequence("ladders", ladders)]
-    if not ladders or any(ladder.ndim != 1 for ladder in ladders):
+    vectors = [np.asarray(ladder, np.float32) for ladder in _checks.sequence("ladders", ladders)]
+    if not vectors or any(vector.ndim != 1 for vector in vectors):
         raise ValueError(f"ladders must be a non-empty sequence of 1D frequency vectors, got shapes "
-                         f"{[ladder.shape for ladder in ladders]}.")  # fmt: skip
-    num_axes = len(ladders)
+                         f"{[vector.shape for vector in vectors]}.")  # fmt: skip
+    num_axes = len(vectors)
     order = _checks.permutation("order", range(num_axes) if order is None else order, num_axes)
-    lengths = [len(ladder) for ladder in ladders]
+    lengths = [len(vector) for vector in vectors]
     freqs = np.zeros((num_axes, sum(lengths)), np.float32)
     if arrangement == "blocks":
         start = 0
         for axis in order:
-            freqs[axis, start : start + lengths[axis]] = ladders[axis]
+            freqs[axis, start : start + lengths[axis]] = vectors[axis]
             start += lengths[axis]
         return freqs
     if len(set(lengths)) != 1:
         raise ValueError(f"alternating pairs need ladders of equal length, got lengths {lengths}.")
     for slot, axis in enumerate(order):
-        freqs[axis, slot::num_axes] = ladders[axis]
+        freqs[axis, slot::num_axes] = vectors[axis]
     return freqs
 
 

@@ -31,7 +31,6 @@ import ast
 import glob
 import importlib
 import json
-import os
 import pathlib
 import re
 import warnings
@@ -87,75 +86,220 @@ ENTRIES = {
     "lfm3_vl": ("lfm3_vl_vision", ["lfm3_vl"], entry(QWEN, head_dim_from=HW)),
     "exaone4_5": ("exaone4_5_vision", ["exaone4_5"], entry(QWEN, head_dim_from=HW, coords__window=["window_size"])),
     "paddleocr_vl": ("paddleocr_vl_vision", ["paddleocr_vl"], entry(QWEN, head_dim_from=HW, coords__merge=1)),
-    "video_llama_3": ("video_llama_3_vision", ["video_llama_3"], entry(QWEN, head_dim_from=HW, coords__merge="merge_size")),
-    "minimax_m3_vl": ("minimax_m3_vl_vision", ["minimax_m3_vl"],
-                      entry(QWEN, head_dim_from=HW, layout={"ladder": "third", "axes": 3}, coords__temporal=True)),
-    "kimi_k25": ("kimi_k25_vision", ["kimi_k25"],
-                 entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0], "arrangement": "alternate"}, coords__merge=1)),
-    "step3p7": ("step3p5_vision", ["step3p7"], entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords__merge=1)),
-    "inkling2": ("inkling2_vision", ["inkling2"],
-                 entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0], "interleaved": True},
-                       coords={"kind": "grid", "merge": "spatial_merge_size", "merged_grid": True, "offset": 1,
-                               "class_token": "first"})),
-    "muse_glimmer": ("muse_glimmer_vision", ["muse_glimmer"],
-                     entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords__offset=1,
-                           coords__window=["pos_emb_height", "patch_size"])),
-    "muse_spark": ("muse_spark_vision", ["muse_spark"],
-                   entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords__offset=1,
-                         coords__window=["pos_emb_height", "patch_size"])),
-    "pixtral": ("pixtral", [], {"layout": {"ladder": "head", "axes": 2, "split": True},
-                                "coords": {"kind": "grid", "merge": 1}, "head_dim_from": HW}),
-    "gemma4": ("gemma4_vision", ["gemma4"], {"layout": {**HALF, "order": [1, 0], "blocks": 2},
-                                              "coords": {"kind": "image"}, "head_dim_from": HW}),
-    "llama4": ("llama4_vision_model", [], {
-        "layout": {**HALF, "order": [1, 0], "interleaved": True},
-        "coords": {"kind": "image", "grid_from": ["image_size", "patch_size"], "offset": 1, "class_token": "last"},
-        "head_dim_from": HW, "reads_head_dim": False}),
-    "mlcd": ("mlcd_vision_model", [], {
-        "layout": {**HALF, "learned_class_angles": "class_pos_emb"},
-        "coords": {"kind": "image", "class_token": "first"}, "head_dim_from": HW}),
-    "dinov3_vit": ("dinov3_vit", [], {"layout": {"ladder": "dinov3", "axes": 2}, "coords": {"kind": "centres"},
-                                      "head_dim_from": HW, "reads_head_dim": False}),
-    "eomt_dinov3": ("eomt_dinov3", [], {"layout": {"ladder": "dinov3", "axes": 2}, "coords": {"kind": "centres"},
-                                        "head_dim_from": HW, "reads_head_dim": False}),
-    "sapiens2": ("sapiens2", [], {"layout": {"ladder": "dinov3", "axes": 2}, "coords": {"kind": "centres"},
-                                  "head_dim_from": HW, "reads_head_dim": False}),
-    "sam3": ("sam3_vit_model", ["sam3"], {
-        "layout": {**HALF, "order": [1, 0], "interleaved": True},
-        "coords": {"kind": "image", "grid_from": ["image_size", "patch_size"], "scale_to": "window_size",
-                   "parts": ["window"]},
-        "head_dim_from": HW, "reads_head_dim": False}),
-    **{
-        tower: (tower, [], {
+    "video_llama_3": (
+        "video_llama_3_vision",
+        ["video_llama_3"],
+        entry(QWEN, head_dim_from=HW, coords__merge="merge_size"),
+    ),
+    "minimax_m3_vl": (
+        "minimax_m3_vl_vision",
+        ["minimax_m3_vl"],
+        entry(QWEN, head_dim_from=HW, layout={"ladder": "third", "axes": 3}, coords__temporal=True),
+    ),
+    "kimi_k25": (
+        "kimi_k25_vision",
+        ["kimi_k25"],
+        entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0], "arrangement": "alternate"}, coords__merge=1),
+    ),
+    "step3p7": (
+        "step3p5_vision",
+        ["step3p7"],
+        entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords__merge=1),
+    ),
+    "inkling2": (
+        "inkling2_vision",
+        ["inkling2"],
+        entry(
+            QWEN,
+            head_dim_from=HW,
+            layout={**HALF, "order": [1, 0], "interleaved": True},
+            coords={
+                "kind": "grid",
+                "merge": "spatial_merge_size",
+                "merged_grid": True,
+                "offset": 1,
+                "class_token": "first",
+            },
+        ),
+    ),
+    "muse_glimmer": (
+        "muse_glimmer_vision",
+        ["muse_glimmer"],
+        entry(
+            QWEN,
+            head_dim_from=HW,
+            layout={**HALF, "order": [1, 0]},
+            coords__offset=1,
+            coords__window=["pos_emb_height", "patch_size"],
+        ),
+    ),
+    "muse_spark": (
+        "muse_spark_vision",
+        ["muse_spark"],
+        entry(
+            QWEN,
+            head_dim_from=HW,
+            layout={**HALF, "order": [1, 0]},
+            coords__offset=1,
+            coords__window=["pos_emb_height", "patch_size"],
+        ),
+    ),
+    "pixtral": (
+        "pixtral",
+        [],
+        {
+            "layout": {"ladder": "head", "axes": 2, "split": True},
+            "coords": {"kind": "grid", "merge": 1},
+            "head_dim_from": HW,
+        },
+    ),
+    "gemma4": (
+        "gemma4_vision",
+        ["gemma4"],
+        {"layout": {**HALF, "order": [1, 0], "blocks": 2}, "coords": {"kind": "image"}, "head_dim_from": HW},
+    ),
+    "llama4": (
+        "llama4_vision_model",
+        [],
+        {
             "layout": {**HALF, "order": [1, 0], "interleaved": True},
-            "coords": {"kind": "image", "grid_from": ["memory_attention_rope_feat_sizes"], "memory": True,
-                       "parts": ["memory"]},
-            "head_dim_from": ["memory_attention_hidden_size", "memory_attention_downsample_rate",
-                              "memory_attention_num_attention_heads"],
-            "reads_head_dim": False})
+            "coords": {"kind": "image", "grid_from": ["image_size", "patch_size"], "offset": 1, "class_token": "last"},
+            "head_dim_from": HW,
+            "reads_head_dim": False,
+        },
+    ),
+    "mlcd": (
+        "mlcd_vision_model",
+        [],
+        {
+            "layout": {**HALF, "learned_class_angles": "class_pos_emb"},
+            "coords": {"kind": "image", "class_token": "first"},
+            "head_dim_from": HW,
+        },
+    ),
+    "dinov3_vit": (
+        "dinov3_vit",
+        [],
+        {
+            "layout": {"ladder": "dinov3", "axes": 2},
+            "coords": {"kind": "centres"},
+            "head_dim_from": HW,
+            "reads_head_dim": False,
+        },
+    ),
+    "eomt_dinov3": (
+        "eomt_dinov3",
+        [],
+        {
+            "layout": {"ladder": "dinov3", "axes": 2},
+            "coords": {"kind": "centres"},
+            "head_dim_from": HW,
+            "reads_head_dim": False,
+        },
+    ),
+    "sapiens2": (
+        "sapiens2",
+        [],
+        {
+            "layout": {"ladder": "dinov3", "axes": 2},
+            "coords": {"kind": "centres"},
+            "head_dim_from": HW,
+            "reads_head_dim": False,
+        },
+    ),
+    "sam3": (
+        "sam3_vit_model",
+        ["sam3"],
+        {
+            "layout": {**HALF, "order": [1, 0], "interleaved": True},
+            "coords": {
+                "kind": "image",
+                "grid_from": ["image_size", "patch_size"],
+                "scale_to": "window_size",
+                "parts": ["window"],
+            },
+            "head_dim_from": HW,
+            "reads_head_dim": False,
+        },
+    ),
+    **{
+        tower: (
+            tower,
+            [],
+            {
+                "layout": {**HALF, "order": [1, 0], "interleaved": True},
+                "coords": {
+                    "kind": "image",
+                    "grid_from": ["memory_attention_rope_feat_sizes"],
+                    "memory": True,
+                    "parts": ["memory"],
+                },
+                "head_dim_from": [
+                    "memory_attention_hidden_size",
+                    "memory_attention_downsample_rate",
+                    "memory_attention_num_attention_heads",
+                ],
+                "reads_head_dim": False,
+            },
+        )
         for tower in ("sam2_video", "sam3_tracker_video")
     },
-    "edgetam_video": ("edgetam_video", [], {"unsupported": (
-        "its memory attention rotates the queries by one grid and the keys by a second grid of spatially pooled "
-        "memory tokens plus unrotated perceiver latents; the table does not describe that key layout yet. Build it "
-        "from rope_jax.layout_frequencies and rope_jax.patch_grid_coords (see docs/vision_model_types.md)")}),
-    "efficientloftr": ("efficientloftr", [], {"unsupported": (
-        "its RoPE belongs to a matcher over feature maps whose grid follows the backbone's strides and the "
-        "aggregation kernel, not to a patch grid; build it from layout_frequencies(arrangement='alternate') and "
-        "patch_grid_coords(...) + 1 (see docs/vision_model_types.md)")}),
-    "lightglue": ("lightglue", [], {"unsupported": (
-        "its angles are a learned projection Linear(2, head_dim / 2) of normalised keypoints, not a frequency "
-        "ladder: use RoPENd(head_dim, projector.weight.T, interleaved=True) with the normalised keypoints as "
-        "coordinates (see docs/vision_model_types.md)")}),
-    "neomme": ("neomme", [], {"unsupported": (
-        "it rotates its language model (not a vision tower) by 2-D (row, column) position ids with pairs "
-        "alternating between the axes; build it with layout_frequencies(split_ladder(inv_freq), "
-        "arrangement='alternate') and its position_ids moved to the last axis")}),
-    "vjepa2": ("vjepa2", [], {"unsupported": (
-        "V-JEPA 2 does not rotate: it tiles a half-split sin/cos table (theta ** (-2i / d) repeated over the two "
-        "halves) but applies it to adjacent pairs (2i, 2i + 1), so the two features of a pair turn by different "
-        "angles and their norm changes (0.17x to 1.40x on random inputs); that is not a rotation rope_jax can "
-        "express, and reproducing it would need a second transform")}),
+    "edgetam_video": (
+        "edgetam_video",
+        [],
+        {
+            "unsupported": (
+                "its memory attention rotates the queries by one grid and the keys by a second grid of spatially pooled "
+                "memory tokens plus unrotated perceiver latents; the table does not describe that key layout yet. Build it "
+                "from rope_jax.layout_frequencies and rope_jax.patch_grid_coords (see docs/vision_model_types.md)"
+            )
+        },
+    ),
+    "efficientloftr": (
+        "efficientloftr",
+        [],
+        {
+            "unsupported": (
+                "its RoPE belongs to a matcher over feature maps whose grid follows the backbone's strides and the "
+                "aggregation kernel, not to a patch grid; build it from layout_frequencies(arrangement='alternate') and "
+                "patch_grid_coords(...) + 1 (see docs/vision_model_types.md)"
+            )
+        },
+    ),
+    "lightglue": (
+        "lightglue",
+        [],
+        {
+            "unsupported": (
+                "its angles are a learned projection Linear(2, head_dim / 2) of normalised keypoints, not a frequency "
+                "ladder: use RoPENd(head_dim, projector.weight.T, interleaved=True) with the normalised keypoints as "
+                "coordinates (see docs/vision_model_types.md)"
+            )
+        },
+    ),
+    "neomme": (
+        "neomme",
+        [],
+        {
+            "unsupported": (
+                "it rotates its language model (not a vision tower) by 2-D (row, column) position ids with pairs "
+                "alternating between the axes; build it with layout_frequencies(split_ladder(inv_freq), "
+                "arrangement='alternate') and its position_ids moved to the last axis"
+            )
+        },
+    ),
+    "vjepa2": (
+        "vjepa2",
+        [],
+        {
+            "unsupported": (
+                "V-JEPA 2 does not rotate: it tiles a half-split sin/cos table (theta ** (-2i / d) repeated over the two "
+                "halves) but applies it to adjacent pairs (2i, 2i + 1), so the two features of a pair turn by different "
+                "angles and their norm changes (0.17x to 1.40x on random inputs); that is not a rotation rope_jax can "
+                "express, and reproducing it would need a second transform"
+            )
+        },
+    ),
 }
 
 
@@ -187,7 +331,9 @@ def scan(path):
         for m in n.body
         if isinstance(m, ast.FunctionDef) and m.name == "recomposition_frequencies"
     ]
-    rotary = " ".join(s for name, s in text.items() if re.search(r"Rotary|Rope|RoPE", name) and VISION_CLASS.search(name))
+    rotary = " ".join(
+        s for name, s in text.items() if re.search(r"Rotary|Rope|RoPE", name) and VISION_CLASS.search(name)
+    )
     signals = {"apply": sorted(calls)}
     if "2 * (dim // 3 // 2)" in rotary:
         signals["ladder"] = "third"
@@ -195,7 +341,10 @@ def scan(path):
         signals["ladder"] = "dinov3"
     elif "inv_freq[0::2], inv_freq[1::2]" in rotary:
         signals["ladder"] = "head"
-    elif "spatial_dim = dim // 2" in rotary or "freq_dim = config.hidden_size // config.num_attention_heads // 2" in rotary:
+    elif (
+        "spatial_dim = dim // 2" in rotary
+        or "freq_dim = config.hidden_size // config.num_attention_heads // 2" in rotary
+    ):
         signals["ladder"] = "half"
     for body in recompose:
         if "repeat_interleave(2" in body:
@@ -211,7 +360,9 @@ def scan(path):
     if merge:
         signals["merge"] = merge.group(1).split(".")[-1]
     signals["window"] = "get_vision_window_index(" in model
-    signals["offset"] = 1 if re.search(r"position_ids\.flip\(-1\) \+ 1|position_ids \+ 1\)|frequencies_x \+ 1", model) else 0
+    signals["offset"] = (
+        1 if re.search(r"position_ids\.flip\(-1\) \+ 1|position_ids \+ 1\)|frequencies_x \+ 1", model) else 0
+    )
     return signals
 
 
@@ -224,8 +375,12 @@ AGREE = {  # scan signal -> where the hand entry keeps it, and the entry's defau
     "window": ("coords", "window", False),
     "offset": ("coords", "offset", 0),
 }
-MERGE_NAMES = {"spatial_merge_size": "spatial_merge_size", "merge": "spatial_merge_size", "1": 1,
-               "merge_sizes": "merge_size"}
+MERGE_NAMES = {
+    "spatial_merge_size": "spatial_merge_size",
+    "merge": "spatial_merge_size",
+    "1": 1,
+    "merge_sizes": "merge_size",
+}
 
 
 def check(tower, signals, hand):
@@ -243,7 +398,9 @@ def check(tower, signals, hand):
             problems.append(f"{tower}: the code says {key}={expected!r}, the table {value!r}")
     if "merge" in signals and "coords" in hand:
         if MERGE_NAMES.get(signals["merge"], signals["merge"]) != hand["coords"].get("merge", 1):
-            problems.append(f"{tower}: the code merges by {signals['merge']!r}, the table {hand['coords'].get('merge')!r}")
+            problems.append(
+                f"{tower}: the code merges by {signals['merge']!r}, the table {hand['coords'].get('merge')!r}"
+            )
     return problems
 
 
@@ -252,10 +409,16 @@ def config_defaults(tower, model_type):
     for path in sorted(glob.glob(str(MODELS / tower / "configuration_*.py"))):
         module = importlib.import_module(f"transformers.models.{tower}.{pathlib.Path(path).stem}")
         for value in vars(module).values():
-            if isinstance(value, type) and getattr(value, "model_type", None) == model_type and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and getattr(value, "model_type", None) == model_type
+                and value.__module__ == module.__name__
+            ):
                 values = value().to_dict()
-                keep = re.compile(r"rope|theta|head|hidden_size|embed_dim|merge|window|patch_size|image_size|register|"
-                                  r"pos_emb_height|memory_attention")
+                keep = re.compile(
+                    r"rope|theta|head|hidden_size|embed_dim|merge|window|patch_size|image_size|register|"
+                    r"pos_emb_height|memory_attention"
+                )
                 out = {k: v for k, v in values.items() if keep.search(k) and not isinstance(v, dict)}
                 params = values.get("rope_parameters")
                 if isinstance(params, dict) and params.get("rope_theta") is not None:
@@ -271,7 +434,11 @@ def main():
         if signals is not None:
             found[pathlib.Path(path).parent.name] = signals
     text_only = {"deepseek_ocr2", "granite4_vision"}  # their vision classes rotate by 1-D positions
-    problems = [f"{t}: a vision class rotates but the table has no entry" for t in found if t not in ENTRIES and t not in text_only]
+    problems = [
+        f"{t}: a vision class rotates but the table has no entry"
+        for t in found
+        if t not in ENTRIES and t not in text_only
+    ]
     problems += [f"{t}: in the table but the scan finds no rotation" for t in ENTRIES if t not in found]
     table = {}
     for tower, (model_type, wrappers, hand) in ENTRIES.items():
@@ -292,20 +459,32 @@ def main():
             table[wrapper] = {"vision_model_type": model_type, "tower": tower}
     if problems:
         raise SystemExit("the scan and the table disagree:\n  " + "\n  ".join(problems))
-    OUT.write_text(json.dumps({"transformers_version": transformers.__version__, "model_types": table}, indent=1,
-                              sort_keys=True) + "\n")
+    OUT.write_text(
+        json.dumps({"transformers_version": transformers.__version__, "model_types": table}, indent=1, sort_keys=True)
+        + "\n"
+    )
     DOCS.write_text(docs(table))
-    print(f"{len(ENTRIES)} towers ({sum(1 for e in table.values() if e.get('unsupported'))} refused), "
-          f"{len(table)} model types -> {OUT.relative_to(ROOT)}, {DOCS.relative_to(ROOT)}")
+    print(
+        f"{len(ENTRIES)} towers ({sum(1 for e in table.values() if e.get('unsupported'))} refused), "
+        f"{len(table)} model types -> {OUT.relative_to(ROOT)}, {DOCS.relative_to(ROOT)}"
+    )
 
 
 def describe_layout(layout):
-    ladder = {"half": "theta^(-2i/(d/2))", "third": "theta^(-2i/S), S = 2*((d//3)//2)", "head": "theta^(-2i/d)",
-              "dinov3": "theta^(-4i/d) (DINOv3)"}[layout["ladder"]]
+    ladder = {
+        "half": "theta^(-2i/(d/2))",
+        "third": "theta^(-2i/S), S = 2*((d//3)//2)",
+        "head": "theta^(-2i/d)",
+        "dinov3": "theta^(-4i/d) (DINOv3)",
+    }[layout["ladder"]]
     axes = "thw" if layout["axes"] == 3 else "hw"
     order = "".join(axes[a] for a in layout.get("order", range(layout["axes"])))
-    parts = [f"{ladder}", ("split even/odd between " if layout.get("split") else "") + f"axes {order}",
-             layout.get("arrangement", "blocks"), "adjacent pairs" if layout.get("interleaved") else "half-split"]
+    parts = [
+        f"{ladder}",
+        ("split even/odd between " if layout.get("split") else "") + f"axes {order}",
+        layout.get("arrangement", "blocks"),
+        "adjacent pairs" if layout.get("interleaved") else "half-split",
+    ]
     if layout.get("blocks", 1) > 1:
         parts.append(f"{layout['blocks']} rotation blocks")
     if layout.get("learned_class_angles"):
@@ -314,13 +493,21 @@ def describe_layout(layout):
 
 
 def describe_coords(coords):
-    kind = {"grid": "packed grid_thw", "image": "one grid", "centres": "2 pi x patch centres in [-1, 1], prefix tokens 0"}[coords["kind"]]
+    kind = {
+        "grid": "packed grid_thw",
+        "image": "one grid",
+        "centres": "2 pi x patch centres in [-1, 1], prefix tokens 0",
+    }[coords["kind"]]
     parts = [kind]
     merge = coords.get("merge")
     if coords["kind"] == "grid":
         parts.append(f"merge blocks of {merge}" if merge != 1 else "row-major")
-    for key, text in (("temporal", "frame index as an axis"), ("window", "window permutation"),
-                      ("merged_grid", "grid_thw in merged tokens"), ("memory", "keys: tiled per memory frame + pointers at 0")):
+    for key, text in (
+        ("temporal", "frame index as an axis"),
+        ("window", "window permutation"),
+        ("merged_grid", "grid_thw in merged tokens"),
+        ("memory", "keys: tiled per memory frame + pointers at 0"),
+    ):
         if coords.get(key):
             parts.append(text)
     if coords.get("offset"):
@@ -353,7 +540,9 @@ def docs(table):
         elif e.get("unsupported"):
             lines.append(f"| `{model_type}` | {e['tower']} | refused: {e['unsupported']} | |")
         else:
-            lines.append(f"| `{model_type}` | {e['tower']} | {describe_layout(e['layout'])} | {describe_coords(e['coords'])} |")
+            lines.append(
+                f"| `{model_type}` | {e['tower']} | {describe_layout(e['layout'])} | {describe_coords(e['coords'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
