@@ -101,13 +101,18 @@ def _ladder(kind: str, head_dim: int, theta: float) -> np.ndarray:
     return np.asarray(inv_freq, np.float32)
 
 
-def _frequencies(entry: Mapping[str, Any], head_dim: int, theta: float, learned: Mapping[str, Any]) -> np.ndarray:
+def _frequencies(
+    entry: Mapping[str, Any], head_dim: int, theta: float, learned: Mapping[str, Any] | None
+) -> np.ndarray:
+    """The ``[A, P]`` matrix; a learned class-token row is added when ``learned`` is given (None: reports)."""
     layout = entry["layout"]
     ladder = _ladder(layout["ladder"], head_dim, theta)
     num_axes = layout["axes"]
     ladders = split_ladder(ladder, num_axes) if layout.get("split") else [ladder] * num_axes
     freqs = layout_frequencies(ladders, order=layout.get("order"), arrangement=layout.get("arrangement", "blocks"))
-    if layout.get("learned_class_angles"):  # MLCD: the class token's angles are a parameter -> an extra axis
+    if (
+        layout.get("learned_class_angles") and learned is not None
+    ):  # MLCD: the class token's angles are a parameter -> an extra axis
         name = layout["learned_class_angles"]
         angles = np.asarray(_learned(learned, name), np.float32).reshape(-1)
         if angles.shape != (freqs.shape[1],):
@@ -215,6 +220,27 @@ def _coordinates(
     raise ValueError(f"unknown coordinate kind {kind!r} in the vision audit table.")
 
 
+def _tower(
+    config: Mapping[str, Any] | str | os.PathLike, learned: Mapping[str, ArrayLike] | None
+) -> tuple[RoPENd, Mapping[str, Any], dict]:
+    """The tower's RoPE, its audit entry and the config holding its settings."""
+    _, entry, vision = _entry(_checks.config_dict(config))
+    head_dim = _head_dim(vision, entry)
+    freqs = _frequencies(entry, head_dim, _theta(vision, entry), learned)
+    layout = entry["layout"]
+    name = str(vision.get("model_type"))
+    rope = RoPENd(
+        head_dim, freqs, interleaved=layout.get("interleaved", False), name=name, blocks=layout.get("blocks", 1)
+    )
+    return rope, entry, vision
+
+
+def tower_rope(config: Mapping[str, Any] | str | os.PathLike) -> tuple[RoPENd, Mapping[str, Any]]:
+    """The RoPE of a vision config and its audit entry, without coordinates (for reports)."""
+    rope, entry, _ = _tower(config, None)
+    return rope, entry
+
+
 def vision_rope(
     config: Mapping[str, Any] | str | os.PathLike,
     grid_thw: Any = None,
@@ -259,20 +285,8 @@ def vision_rope(
         >>> rope(np.ones((32, 2, 32), np.float32), coords).shape       # [T, N, head_dim]
         (32, 2, 32)
     """
-    _, entry, vision = _entry(_checks.config_dict(config))
-    model_type = str(vision.get("model_type"))
-    learned = {} if learned is None else dict(learned)
+    rope, entry, vision = _tower(config, {} if learned is None else dict(learned))
     _checks.one_of("part", part, (None, *entry["coords"].get("parts", ())))
-    head_dim = _head_dim(vision, entry)
-    freqs = _frequencies(entry, head_dim, _theta(vision, entry), learned)
-    layout = entry["layout"]
-    rope = RoPENd(
-        head_dim,
-        freqs,
-        interleaved=layout.get("interleaved", False),
-        name=model_type,
-        blocks=layout.get("blocks", 1),
-    )
     frames: Any = 0
     if part == "memory":
         if memory_frames is None:
