@@ -47,19 +47,26 @@ from rope_jax.nd import (
     RoPENd,
     apply_rope_nd,
     axial_frequencies,
+    axial_rotary_dim,
+    layout_frequencies,
     mixed_frequencies,
     mrope_frequencies,
     nd_angles,
+    split_ladder,
 )
 from rope_jax.positions import (
     attention_mask,
     mrope_positions,
+    packed_patch_coords,
+    patch_centre_coords,
     patch_grid_coords,
     positions_from_mask,
     positions_from_segments,
     video_coords,
+    window_order,
 )
 from rope_jax.rotary import RoPE, RoPETable, apply_rope, rope_angles, rotate
+from rope_jax.vision import VISION_MODEL_TYPES, vision_rope
 
 if TYPE_CHECKING:
     from rope_jax import nn as nn
@@ -72,6 +79,7 @@ __all__ = [
     "NTK",
     "SCALING_RULES",
     "SUPPORTED_ROPE_TYPES",
+    "VISION_MODEL_TYPES",
     "CacheView",
     "Default",
     "DynamicNTK",
@@ -92,20 +100,27 @@ __all__ = [
     "apply_rope_nd",
     "attention_mask",
     "axial_frequencies",
+    "axial_rotary_dim",
     "from_hf_config",
     "half_split_to_interleaved",
     "interleaved_to_half_split",
     "layer_ropes",
+    "layout_frequencies",
     "mixed_frequencies",
     "mrope_frequencies",
     "mrope_positions",
     "nd_angles",
+    "packed_patch_coords",
+    "patch_centre_coords",
     "patch_grid_coords",
     "positions_from_mask",
     "positions_from_segments",
     "rope_angles",
     "rotate",
+    "split_ladder",
     "video_coords",
+    "vision_rope",
+    "window_order",
 ]
 
 

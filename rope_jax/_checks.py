@@ -105,6 +105,21 @@ def optional_mapping(name: str, value: Any) -> Any:
     return value
 
 
+def sequence(name: str, values: Any) -> list[Any]:
+    """A list, tuple or array of values (not a string or a mapping), as a list."""
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a sequence, got {_describe(values)}.")
+    return list(values)
+
+
+def permutation(name: str, values: Any, size: int) -> tuple[int, ...]:
+    """A permutation of ``range(size)``, as a tuple of ints."""
+    result = tuple(integer(f"{name} entry", value) for value in sequence(name, values))
+    if sorted(result) != list(range(size)):
+        raise ValueError(f"{name} must be a permutation of {list(range(size))}, got {list(result)}.")
+    return result
+
+
 def positive_numbers(name: str, values: Any, *, length: int) -> tuple[float, ...]:
     """A sequence of ``length`` finite numbers ``> 0``, as a tuple of floats."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):

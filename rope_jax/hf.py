@@ -74,7 +74,9 @@ PRESET_DIR = resources.files("rope_jax").joinpath("cli").joinpath("presets")
 """The bundled configs (RoPE keys of public checkpoints): ``from_hf_config("llama-3.1-8b")`` reads one by name."""
 
 
-def _load(config: Mapping[str, Any] | str | os.PathLike) -> dict:
+def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict:
+    """A Hugging Face config as a new dict: a mapping (a parsed ``config.json``), a path to one, a model directory
+    holding one, or the name of a bundled preset (:data:`PRESET_DIR`)."""
     if isinstance(config, (str, os.PathLike)):
         path = os.fspath(config)
         if os.path.isdir(path):  # a model directory, as Hugging Face's from_pretrained takes one
@@ -240,7 +242,7 @@ def _fill_defaults(params: dict, config: dict, entry: Mapping[str, Any], layer_t
 
 
 def _read(config: Mapping[str, Any] | str | os.PathLike, interleaved: bool | None) -> _Model:
-    config = _text_config(_load(config))
+    config = _text_config(load_config(config))
     model_type, entry = _entry(config)
     config = _with_class(config, entry)
     if interleaved is not None:
@@ -340,7 +342,7 @@ def _num_layers(config: dict) -> int | None:
 
 def num_layers(config: Mapping[str, Any] | str | os.PathLike) -> int | None:
     """The layer count a config states (``num_hidden_layers``, ``n_layer`` or ``num_layers``), or None."""
-    return _num_layers(_text_config(_load(config)))
+    return _num_layers(_text_config(load_config(config)))
 
 
 def _layer_types(config: dict, entry: Mapping[str, Any], layers: int) -> list[str] | None:

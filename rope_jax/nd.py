@@ -7,7 +7,10 @@ t/h/w) and a frequency matrix ``[A, P]`` (or ``[N, A, P]`` per head), followed b
 - axial (EVA-02, RoPE-ViT "axial"): the P pairs split evenly between the axes, each block with its own ladder;
 - M-RoPE (Qwen2-VL): the 1D frequencies, each pair driven by one axis, chosen by contiguous ``mrope_section``
   blocks (or interleaved t/h/w, Qwen3-VL);
-- RoPE-Mixed (Heo et al. 2024): a dense, learnable ``[N, A, P]`` matrix.
+- RoPE-Mixed (Heo et al. 2024): a dense, learnable ``[N, A, P]`` matrix;
+- per-axis ladders placed in blocks or alternating pair by pair (:func:`layout_frequencies`), a ladder dealt
+  out between axes (:func:`split_ladder`, Pixtral), and a head cut into per-axis rotation blocks
+  (``RoPENd(blocks=...)``, Gemma 4's vision tower).
 
 Coordinates are floats or ints; the origin is the identity rotation.
 """
@@ -33,13 +36,30 @@ __all__ = [
     "RoPENd",
     "apply_rope_nd",
     "axial_frequencies",
+    "axial_rotary_dim",
+    "layout_frequencies",
     "mixed_frequencies",
     "mrope_frequencies",
     "nd_angles",
+    "split_ladder",
 ]
 
 
 # -------------------------------------------------------------------------------------- frequency builders
+
+
+def axial_rotary_dim(head_dim: int, num_axes: int) -> int:
+    """The features axial RoPE rotates by default: the most that split into ``num_axes`` equal even blocks.
+
+    ``num_axes * 2 * ((head_dim // num_axes) // 2)``: the whole head when it divides (64 over 2 axes), else the
+    remainder passes through unrotated (80 over 3 axes rotates 78, as MiniMax-M3-VL's vision tower does).
+    """
+    head_dim = _checks.positive_int("head_dim", head_dim)
+    num_axes = _checks.positive_int("num_axes", num_axes)
+    rotary_dim = num_axes * 2 * ((head_dim // num_axes) // 2)
+    if rotary_dim == 0:
+        raise ValueError(f"head_dim {head_dim} is too small to give each of {num_axes} axes a pair of features.")
+    return rotary_dim
 
 
 def axial_frequencies(rotary_dim: int, num_axes: int = 2, *, theta: float = 100.0) -> np.ndarray:
@@ -69,6 +89,76 @@ def axial_frequencies(rotary_dim: int, num_axes: int = 2, *, theta: float = 100.
     for axis in range(num_axes):
         freqs[axis, axis * len(per_axis) : (axis + 1) * len(per_axis)] = per_axis
     return freqs
+
+
+def layout_frequencies(
+    ladders: Sequence[ArrayLike], *, order: Sequence[int] | None = None, arrangement: str = "blocks"
+) -> np.ndarray:
+    """Frequency matrix from one ladder per coordinate axis, placed in blocks or alternating pair by pair.
+
+    ``ladders[a]`` holds the frequencies of coordinate axis ``a`` (any lengths, any rule: a default ladder,
+    per-axis theta, a learned vector). ``order`` lists the axes in the order their pairs appear (default
+    ``0, 1, ...``; ``(1, 0)`` puts the column axis first for models that rotate by (x, y) while their coordinates
+    are (h, w)).
+
+    - ``"blocks"``: the pairs of ``order[0]`` first, then those of ``order[1]``... (EVA-02, Qwen2-VL's vision
+      tower, uneven blocks such as 16/56/56).
+    - ``"alternate"``: pair ``j`` follows axis ``order[j % A]`` with frequency ``ladder[j // A]`` (MoonViT /
+      Kimi-K2.5, EfficientLoFTR); the ladders must have equal lengths.
+
+    Args:
+        ladders: A 1D frequency vectors (float32 after rounding).
+        order: A permutation of ``range(A)``.
+        arrangement: ``"blocks"`` or ``"alternate"``.
+
+    Returns:
+        float32 ``[A, P]`` with one non-zero (or zero-frequency) entry per column, ``P = sum of the lengths``.
+
+    Example:
+        >>> from rope_jax import layout_frequencies
+        >>> layout_frequencies([[1.0, 0.5], [3.0, 1.5]], order=(1, 0), arrangement="alternate").tolist()
+        [[0.0, 1.0, 0.0, 0.5], [3.0, 0.0, 1.5, 0.0]]
+    """
+    _checks.one_of("arrangement", arrangement, ("blocks", "alternate"))
+    vectors = [np.asarray(ladder, np.float32) for ladder in _checks.sequence("ladders", ladders)]
+    if not vectors or any(vector.ndim != 1 for vector in vectors):
+        raise ValueError(f"ladders must be a non-empty sequence of 1D frequency vectors, got shapes "
+                         f"{[vector.shape for vector in vectors]}.")  # fmt: skip
+    num_axes = len(vectors)
+    order = _checks.permutation("order", range(num_axes) if order is None else order, num_axes)
+    lengths = [len(vector) for vector in vectors]
+    freqs = np.zeros((num_axes, sum(lengths)), np.float32)
+    if arrangement == "blocks":
+        start = 0
+        for axis in order:
+            freqs[axis, start : start + lengths[axis]] = vectors[axis]
+            start += lengths[axis]
+        return freqs
+    if len(set(lengths)) != 1:
+        raise ValueError(f"alternating pairs need ladders of equal length, got lengths {lengths}.")
+    for slot, axis in enumerate(order):
+        freqs[axis, slot::num_axes] = vectors[axis]
+    return freqs
+
+
+def split_ladder(inv_freq: ArrayLike, num_axes: int = 2) -> list[np.ndarray]:
+    """Deal one ladder out between axes: axis ``a`` gets ``inv_freq[a::num_axes]`` (Pixtral's vision tower).
+
+    Pixtral builds ``theta ** (-2i / head_dim)`` over the whole head and gives rows the even-indexed
+    frequencies, columns the odd-indexed ones; feed the result to :func:`layout_frequencies`.
+
+    Example:
+        >>> from rope_jax import split_ladder
+        >>> [part.tolist() for part in split_ladder([8.0, 4.0, 2.0, 1.0])]
+        [[8.0, 2.0], [4.0, 1.0]]
+    """
+    inv_freq = np.asarray(inv_freq, np.float32)
+    num_axes = _checks.positive_int("num_axes", num_axes)
+    if inv_freq.ndim != 1 or len(inv_freq) % num_axes:
+        raise ValueError(
+            f"inv_freq must be a 1D ladder whose length divides by num_axes={num_axes}, got shape {inv_freq.shape}."
+        )
+    return [inv_freq[axis::num_axes] for axis in range(num_axes)]
 
 
 def mrope_frequencies(inv_freq: ArrayLike, sections: Sequence[int], *, interleaved: bool = False) -> np.ndarray:
@@ -220,7 +310,8 @@ def apply_rope_nd(
             (RoPE-Mixed). Default: :func:`axial_frequencies` with ``theta`` over ``rotary_dim``.
         theta: Base of the default axial ladders.
         interleaved: Pair layout.
-        rotary_dim: Rotated features (default: head dim; taken from ``freqs`` when given).
+        rotary_dim: Rotated features (default: :func:`axial_rotary_dim`, the whole head when it splits evenly
+            between the axes; taken from ``freqs`` when given).
         attention_scaling: Multiplies cos and sin.
         precise_angles: Exact angle reduction (shared frequencies only).
 
@@ -228,8 +319,11 @@ def apply_rope_nd(
         Same shape and dtype as ``x``.
     """
     if freqs is None:
-        rotary_dim = _checks.rotary_dim(rotary_dim, jnp.shape(x)[-1])
-        freqs = axial_frequencies(rotary_dim, jnp.shape(coords)[-1], theta=theta)
+        head_dim, num_axes = jnp.shape(x)[-1], jnp.shape(coords)[-1]
+        if rotary_dim is None:
+            rotary_dim = axial_rotary_dim(head_dim, num_axes)
+        rotary_dim = _checks.rotary_dim(rotary_dim, head_dim)
+        freqs = axial_frequencies(rotary_dim, num_axes, theta=theta)
     elif rotary_dim is not None and 2 * jnp.shape(freqs)[-1] != rotary_dim:
         raise ValueError(f"rotary_dim {rotary_dim} disagrees with freqs of {jnp.shape(freqs)[-1]} pairs.")
     x, coords, freqs = _check_nd(x, coords, freqs)
@@ -252,6 +346,10 @@ class RoPENd:
         attention_scaling: Factor on cos and sin.
         precise_angles: Exact angle reduction.
         name: What built it (``"axial"``, ``"mrope"``, ``"mrope-interleaved"``...).
+        blocks: The head is cut into this many equal contiguous blocks, each rotated on its own (in the pair
+            layout) by its share of the pairs: block ``b`` takes pairs ``b * P / blocks ...``. 1 (default) is the
+            usual single rotation; Gemma 4's vision tower rotates rows in the first half of the head and columns
+            in the second, each half half-split (``blocks=2``). Still one call of :func:`rotate`, on a view.
     """
 
     head_dim: int
@@ -260,6 +358,7 @@ class RoPENd:
     attention_scaling: float = 1.0
     precise_angles: bool = False
     name: str = "nd"
+    blocks: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_dim", _checks.positive_int("head_dim", self.head_dim))
@@ -270,6 +369,13 @@ class RoPENd:
         if 2 * freqs.shape[1] > self.head_dim:
             raise ValueError(f"freqs rotate {2 * freqs.shape[1]} features but head_dim is {self.head_dim}.")
         object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
+        blocks = _checks.positive_int("blocks", self.blocks)
+        if self.head_dim % blocks or freqs.shape[1] % blocks:
+            raise ValueError(
+                f"blocks={blocks} must divide both head_dim ({self.head_dim}) and the number of pairs "
+                f"({freqs.shape[1]}): each block rotates an equal share of the head."
+            )
+        object.__setattr__(self, "blocks", blocks)
 
     @property
     def num_heads(self) -> None:
@@ -299,7 +405,10 @@ class RoPENd:
         interleaved: bool = False,
         precise_angles: bool = False,
     ) -> RoPENd:
-        """Axial RoPE over ``num_axes`` (2: rows/columns, 3: t/h/w video)."""
+        """Axial RoPE over ``num_axes`` (2: rows/columns, 3: t/h/w video); ``rotary_dim`` defaults to
+        :func:`axial_rotary_dim`."""
+        if rotary_dim is None:
+            rotary_dim = axial_rotary_dim(head_dim, num_axes)
         rotary_dim = _checks.rotary_dim(rotary_dim, head_dim)
         return cls(
             head_dim,
@@ -347,4 +456,9 @@ class RoPENd:
         _checks.head_dim_matches(x, self.head_dim)
         x, coords, _ = _check_nd(x, self._coords(coords, length=x.shape[-3]), self.frequency_matrix)
         cos, sin = self.cos_sin(coords)
-        return rotate(x, cos, sin, interleaved=self.interleaved)
+        if self.blocks == 1:
+            return rotate(x, cos, sin, interleaved=self.interleaved)
+        # [..., T, N, H] -> [..., T, N, blocks, H / blocks]; cos/sin [..., T, P] -> [..., T, 1, blocks, P / blocks]
+        blocked = x.reshape(*x.shape[:-1], self.blocks, x.shape[-1] // self.blocks)
+        cos, sin = (c.reshape(*c.shape[:-1], 1, self.blocks, c.shape[-1] // self.blocks) for c in (cos, sin))
+        return rotate(blocked, cos, sin, interleaved=self.interleaved, per_head=True).reshape(x.shape)

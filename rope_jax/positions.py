@@ -20,10 +20,13 @@ from rope_jax import _checks
 __all__ = [
     "attention_mask",
     "mrope_positions",
+    "packed_patch_coords",
+    "patch_centre_coords",
     "patch_grid_coords",
     "positions_from_mask",
     "positions_from_segments",
     "video_coords",
+    "window_order",
 ]
 
 
@@ -148,8 +151,10 @@ def patch_grid_coords(
     (the rotation at the origin is the identity; patch (0, 0) is unrotated too, as in any RoPE).
 
     Resolution change: for a model trained on ``train_grid`` and run on a different grid, ``"extrapolate"``
-    keeps integer patch indices (new rows/columns get unseen positions) and ``"interpolate"`` rescales them by
-    ``train / new`` per axis so the grid spans the training range (fractional positions).
+    keeps integer patch indices (new rows/columns get unseen positions); ``"interpolate"`` rescales them so the
+    grid spans the training range (fractional positions) with timm's EVA-02 arithmetic, ``(i / new) * train``
+    in float32, bit for bit; ``"scale"`` multiplies by the float32 ratio instead, ``i * (train / new)`` (SAM3's
+    rounding, and what ``"interpolate"`` computed before it followed timm: the two differ by an ulp or so).
 
     Returns:
         float32 ``[num_prefix_tokens + height * width, 2]``.
@@ -157,13 +162,17 @@ def patch_grid_coords(
     height = _checks.positive_int("height", height)
     width = _checks.positive_int("width", width)
     num_prefix_tokens = _checks.integer("num_prefix_tokens", num_prefix_tokens, minimum=0)
-    _checks.one_of("resolution", resolution, ("extrapolate", "interpolate"))
+    _checks.one_of("resolution", resolution, ("extrapolate", "interpolate", "scale"))
     rows, cols = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
-    if resolution == "interpolate":
+    if resolution != "extrapolate":
         if train_grid is None:
-            raise ValueError("resolution='interpolate' needs train_grid=(height, width) of the training grid.")
-        rows = rows * np.float32(train_grid[0] / height)
-        cols = cols * np.float32(train_grid[1] / width)
+            raise ValueError(f"resolution={resolution!r} needs train_grid=(height, width) of the training grid.")
+        if resolution == "interpolate":  # timm: arange(n) / n * ref
+            rows = rows / np.float32(height) * np.float32(train_grid[0])
+            cols = cols / np.float32(width) * np.float32(train_grid[1])
+        else:
+            rows = rows * np.float32(train_grid[0] / height)
+            cols = cols * np.float32(train_grid[1] / width)
     coords = np.stack([rows.ravel(), cols.ravel()], axis=-1)
     return np.concatenate([np.zeros((num_prefix_tokens, 2), np.float32), coords])
 
@@ -218,3 +227,141 @@ def mrope_positions(segments: Sequence[tuple[str, Any]], *, spatial_merge_size: 
         else:
             raise ValueError(f"segment kind must be 'text', 'image' or 'video', got {kind!r}.")
     return np.concatenate(blocks).astype(np.int32) if blocks else np.zeros((0, 3), np.int32)
+
+
+def _grids(grid_thw: Any) -> list[tuple[int, int, int]]:
+    """``[(t, h, w), ...]`` from ``(t, h, w)`` or ``(h, w)`` rows (an image is one frame)."""
+    rows = _checks.sequence("grid_thw", np.asarray(grid_thw).tolist() if hasattr(grid_thw, "shape") else grid_thw)
+    grids = []
+    for row in rows:
+        row = _checks.sequence("each grid_thw entry", row)
+        if len(row) not in (2, 3):
+            raise ValueError(f"each grid_thw entry must be (t, h, w) or (h, w) in patches, got {row!r}.")
+        t, h, w = ([1] if len(row) == 2 else []) + [_checks.positive_int("a grid size", v) for v in row]
+        grids.append((int(t), h, w))
+    if not grids:
+        raise ValueError("grid_thw must list at least one image or video grid.")
+    return grids
+
+
+def _merge_sizes(merge_size: Any, count: int) -> list[int]:
+    if isinstance(merge_size, (int, np.integer)) and not isinstance(merge_size, bool):
+        return [_checks.positive_int("merge_size", merge_size)] * count
+    sizes = [_checks.positive_int("merge_size entry", m) for m in _checks.sequence("merge_size", merge_size)]
+    if len(sizes) != count:
+        raise ValueError(f"merge_size lists {len(sizes)} sizes for {count} grids; give one per grid or one int.")
+    return sizes
+
+
+def packed_patch_coords(
+    grid_thw: Any,
+    *,
+    merge_size: int | Sequence[int] = 1,
+    temporal: bool = False,
+    offset: int = 0,
+    class_token: str | None = None,
+) -> np.ndarray:
+    """Coordinates of packed images and videos in a vision tower's token order: int32 ``[T, 2]`` (h, w) or
+    ``[T, 3]`` (t, h, w).
+
+    Each grid ``(t, h, w)`` (patches before merging, as ``grid_thw`` / ``image_grid_thw``; ``(h, w)`` for an
+    image) contributes its frames one after the other. Within a frame, patches come in spatial-merge-block order:
+    the ``merge_size x merge_size`` blocks row-major, the patches of each block row-major (Qwen2-VL and every
+    tower that merges patches after the encoder); ``merge_size=1`` is plain row-major order. The same
+    coordinates as transformers' ``get_vision_position_ids``.
+
+    Args:
+        grid_thw: ``[(t, h, w), ...]`` or ``[(h, w), ...]`` in patches.
+        merge_size: The spatial merge size, one for all grids or one per grid (VideoLLaMA 3).
+        temporal: Add the frame index as a leading axis (3-axis towers: MiniMax-M3-VL); else every frame repeats
+            the (h, w) of the first.
+        offset: Added to every patch coordinate (Llama 4, Inkling2 and Muse count patches from 1).
+        class_token: ``"first"`` or ``"last"``: one token per grid before or after its patches, at the origin
+            (coordinate 0 on every axis, so its rotation is the identity).
+
+    Example:
+        >>> from rope_jax import packed_patch_coords
+        >>> packed_patch_coords([(1, 2, 4)], merge_size=2).tolist()
+        [[0, 0], [0, 1], [1, 0], [1, 1], [0, 2], [0, 3], [1, 2], [1, 3]]
+    """
+    grids = _grids(grid_thw)
+    merges = _merge_sizes(merge_size, len(grids))
+    temporal = _checks.boolean("temporal", temporal)
+    offset = _checks.integer("offset", offset)
+    _checks.one_of("class_token", class_token, (None, "first", "last"))
+    num_axes = 3 if temporal else 2
+    blocks = []
+    for (t, h, w), merge in zip(grids, merges, strict=True):
+        if h % merge or w % merge:
+            raise ValueError(f"grid {(t, h, w)} is not divisible by merge_size {merge}.")
+        rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        shape = (h // merge, merge, w // merge, merge)
+        rows, cols = (a.reshape(shape).transpose(0, 2, 1, 3).ravel() for a in (rows, cols))
+        frame = np.stack([rows, cols], axis=-1) + offset
+        coords = np.tile(frame, (t, 1))
+        if temporal:
+            coords = np.concatenate([np.repeat(np.arange(t), h * w)[:, None] + offset, coords], axis=-1)
+        cls = np.zeros((1, num_axes), coords.dtype)
+        parts = {"first": [cls, coords], "last": [coords, cls], None: [coords]}[class_token]
+        blocks.extend(parts)
+    return np.concatenate(blocks).astype(np.int32)
+
+
+def window_order(grid_thw: Any, *, merge_size: int, window: int) -> np.ndarray:
+    """The token permutation of window attention over merged patches (Qwen2.5-VL): int32 ``[T]``.
+
+    Qwen2.5-VL groups the merged tokens of each frame into ``window x window`` windows (the last ones cut by the
+    grid's edge), windows row-major, tokens row-major inside, and reorders the patches (whole merge blocks) that
+    way before its encoder. Index :func:`packed_patch_coords` with it: ``coords[window_order(...)]``.
+
+    Args:
+        grid_thw: ``[(t, h, w), ...]`` in patches.
+        merge_size: The spatial merge size.
+        window: Window side in merged tokens (``window_size // merge_size // patch_size`` in Qwen2.5-VL).
+
+    Example:
+        >>> from rope_jax import window_order
+        >>> window_order([(1, 2, 6)], merge_size=1, window=2).tolist()
+        [0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]
+    """
+    merge = _checks.positive_int("merge_size", merge_size)
+    window = _checks.positive_int("window", window)
+    order, start = [], 0
+    for t, h, w in _grids(grid_thw):
+        if h % merge or w % merge:
+            raise ValueError(f"grid {(t, h, w)} is not divisible by merge_size {merge}.")
+        gh, gw = h // merge, w // merge
+        index = np.arange(t * gh * gw).reshape(t, gh, gw)
+        pad_h, pad_w = -gh % window, -gw % window
+        padded = np.pad(index, ((0, 0), (0, pad_h), (0, pad_w)), constant_values=-1)
+        nh, nw = (gh + pad_h) // window, (gw + pad_w) // window
+        padded = padded.reshape(t, nh, window, nw, window).transpose(0, 1, 3, 2, 4).ravel()
+        merged = padded[padded >= 0] + start
+        order.append((merged[:, None] * merge * merge + np.arange(merge * merge)).ravel())
+        start += t * gh * gw
+    return np.concatenate(order).astype(np.int32)
+
+
+def patch_centre_coords(height: int, width: int, *, scale: float = 1.0) -> np.ndarray:
+    """Patch centres normalised to ``[-1, 1]`` per axis, times ``scale``: float32 ``[height * width, 2]``.
+
+    DINOv3 (and EoMT-DINOv3, Sapiens2) rotate by ``2 pi`` times these centres: ``(i + 0.5) / n * 2 - 1`` for
+    row and column, row-major, every step rounded to float32 in that order, then multiplied by the float32
+    ``scale`` (pass ``2 * math.pi``) as the reference code does before the frequencies. Prefix tokens (class,
+    registers) are not rotated: give them zero coordinates.
+
+    Example:
+        >>> from rope_jax import patch_centre_coords
+        >>> patch_centre_coords(1, 2).tolist()
+        [[0.0, -0.5], [0.0, 0.5]]
+    """
+    height = _checks.positive_int("height", height)
+    width = _checks.positive_int("width", width)
+    scale = np.float32(_checks.number("scale", scale))
+    f32 = np.float32
+
+    def centres(n: int) -> np.ndarray:
+        return (np.arange(n, dtype=f32) + f32(0.5)) / f32(n) * f32(2.0) - f32(1.0)
+
+    rows, cols = np.meshgrid(centres(height), centres(width), indexing="ij")
+    return (np.stack([rows.ravel(), cols.ravel()], axis=-1) * scale).astype(f32)

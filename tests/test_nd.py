@@ -181,8 +181,8 @@ class TestTransforms(chex.TestCase):
     ("call", "message"),
     [
         (lambda: rope_jax.apply_rope_nd(random((4, 1, 8), 0), np.zeros((4, 3)), freqs=np.ones((2, 4))), "A = 2 axes"),
-        (lambda: rope_jax.apply_rope_nd(random((4, 1, 10), 0), np.zeros((4, 2))), "not divisible by 2"),
-        (lambda: rope_jax.apply_rope_nd(random((4, 1, 7), 0), np.zeros((4, 2))), "even"),
+        (lambda: rope_jax.apply_rope_nd(random((4, 1, 10), 0), np.zeros((4, 2)), rotary_dim=10), "not divisible by 2"),
+        (lambda: rope_jax.apply_rope_nd(random((4, 1, 7), 0), np.zeros((4, 2)), rotary_dim=7), "even"),
         (lambda: rope_jax.mrope_frequencies(np.ones(64), [16, 24, 20]), "sum to the number of pairs 64"),
         (
             lambda: rope_jax.apply_rope_nd(random((4, 3, 8), 0), np.zeros((4, 2)), freqs=np.ones((2, 2, 4))),

@@ -17,7 +17,8 @@ PUBLIC = {
     "attention_mask", "axial_frequencies", "from_hf_config", "half_split_to_interleaved",
     "interleaved_to_half_split", "layer_ropes", "mixed_frequencies", "mrope_frequencies", "mrope_positions",
     "nd_angles", "patch_grid_coords", "positions_from_mask", "positions_from_segments", "rope_angles", "rotate",
-    "video_coords",
+    "video_coords", "VISION_MODEL_TYPES", "axial_rotary_dim", "layout_frequencies", "packed_patch_coords",
+    "patch_centre_coords", "split_ladder", "vision_rope", "window_order",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from rope_jax.frequencies import SCALING_RULES
 from rope_jax.hf import from_hf_config, layer_ropes, num_layers, original_context_length, rope_layer_types
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
+from rope_jax.vision import VISION_MODEL_TYPES, tower_rope
 
 PRESET_DIR = pathlib.Path(__file__).parent / "presets"
 AXES = "thw"
@@ -114,6 +115,14 @@ def inspect_config(name_or_path: str) -> tuple[str, list[tuple[str | None, RoPE 
     layers share which RoPE and which apply none. Otherwise one section per layer type.
     """
     config, label = load_config(name_or_path)
+    entry = VISION_MODEL_TYPES.get(str(config.get("model_type")))
+    if entry is not None and not entry.get("vision_model_type"):  # a vision tower's own config
+        tower, entry = tower_rope(config)
+        layout = ", ".join(f"{key} {value}" for key, value in sorted(entry["layout"].items()))
+        coords = ", ".join(f"{key} {value}" for key, value in sorted(entry["coords"].items()))
+        text = f"config         {label}\nvision tower   {entry['tower']}\nfrequencies    {layout}\n"
+        text += f"coordinates    {coords}\n" + describe(tower)
+        return text, [(None, tower)]
     original = original_context_length(config)
     parts = [f"config         {label}"]
     ropes: list[tuple[str | None, RoPE | RoPENd]] = []
