@@ -55,6 +55,7 @@ from rope_jax.nd import (
     split_ladder,
 )
 from rope_jax.positions import (
+    MaskSpec,
     attention_mask,
     mrope_positions,
     packed_patch_coords,
@@ -87,6 +88,7 @@ __all__ = [
     "Linear",
     "Llama3",
     "LongRoPE",
+    "MaskSpec",
     "PlainCache",
     "Proportional",
     "RoPE",

@@ -35,11 +35,12 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
 from rope_jax._checks import raise_if
-from rope_jax.positions import positions_from_mask
+from rope_jax.positions import MaskSpec, positions_from_mask
 
 __all__ = ["CacheView", "KVCache", "PlainCache", "SinkCache", "WindowCache"]
 
@@ -64,20 +65,27 @@ class CacheView:
     valid: jax.Array
     overflow: jax.Array
 
-    def mask(self, query_positions: ArrayLike, *, sliding_window: int | None = None) -> jax.Array:
-        """Boolean ``[B, 1, T, S]`` attention mask: valid keys at positions ``<=`` the query's.
+    def mask_spec(self, query_positions: ArrayLike, *, sliding_window: int | None = None) -> MaskSpec:
+        """What the queries at ``query_positions`` may see: valid keys at positions ``<=`` theirs.
 
         Args:
             query_positions: int ``[B, T]`` (or ``[T]``) positions of the queries.
             sliding_window: W: a query at ``p`` sees only keys at ``p - W < position <= p`` (its last W keys,
                 itself included, Hugging Face's convention).
         """
-        queries = jnp.asarray(query_positions)[..., :, None]  # [B, T, 1]
-        keys = self.positions[:, None, :]  # [B, 1, S]
-        visible = self.valid[:, None, :] & (keys <= queries)
-        if sliding_window is not None:
-            visible = visible & (keys > queries - sliding_window)
-        return visible[:, None]
+        queries = jnp.broadcast_to(
+            jnp.asarray(query_positions), (self.positions.shape[0], jnp.shape(query_positions)[-1])
+        )
+        return MaskSpec(
+            query_positions=queries, key_positions=self.positions, key_valid=self.valid, sliding_window=sliding_window
+        )
+
+    def mask(self, query_positions: ArrayLike, *, sliding_window: int | None = None) -> jax.Array:
+        """Boolean ``[B, 1, T, S]`` attention mask of :meth:`mask_spec`."""
+        spec = self.mask_spec(query_positions, sliding_window=sliding_window)
+        mask = spec.array(jnp.shape(query_positions)[-1], self.positions.shape[1])
+        assert mask is not None  # positions are always compared
+        return mask
 
 
 jax.tree_util.register_dataclass(
@@ -185,7 +193,7 @@ class KVCache:
         if sharding is None:
             arrays = zeros()
         else:
-            arrays = jax.jit(zeros, out_shardings=_shardings(sharding, len(shape)))()
+            arrays = jax.jit(zeros, out_shardings=_shardings(sharding, shape))()
         return cls(**arrays, rotated=rotated, check=check, **kind)
 
     @property
@@ -308,11 +316,20 @@ def _sharded_like(new: jax.Array, cached: jax.Array) -> jax.Array:
     return jax.sharding.reshard(new, jax.typeof(cached).sharding.spec)
 
 
-def _shardings(keys: jax.sharding.NamedSharding, ndim: int) -> dict[str, jax.sharding.NamedSharding]:
+def _shardings(keys: jax.sharding.NamedSharding, shape: tuple[int, ...]) -> dict[str, jax.sharding.NamedSharding]:
     """Shardings of every cache array from the keys' one: positions and flags follow its batch and slot axes."""
     if not isinstance(keys, jax.sharding.NamedSharding):
         raise TypeError(f"sharding must be a jax.sharding.NamedSharding for the keys, got {type(keys).__name__}.")
-    spec = tuple(keys.spec) + (None,) * (ndim - len(keys.spec))
+    spec = tuple(keys.spec) + (None,) * (len(shape) - len(keys.spec))
+    for size, axes, what in zip(shape, spec, ("rows", "slots", "KV heads", "features per head"), strict=False):
+        names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+        devices = int(np.prod([keys.mesh.shape[name] for name in names]))
+        if size % devices:
+            raise ValueError(
+                f"the cache sharding {keys.spec} splits {size} {what} over mesh axis "
+                f"{names[0] if len(names) == 1 else names!r} ({devices} devices), which does not divide them. "
+                "Replicate that axis (None in the PartitionSpec) or pick a mesh axis whose size divides it."
+            )
     rows = jax.sharding.NamedSharding(keys.mesh, jax.sharding.PartitionSpec(*spec[:2]))
     scalar = jax.sharding.NamedSharding(keys.mesh, jax.sharding.PartitionSpec())
     return {"keys": keys, "values": keys, "positions": rows, "valid": rows, "index": scalar, "overflowed": scalar}

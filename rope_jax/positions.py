@@ -7,6 +7,7 @@ functions; :class:`rope_jax.nn.RoPEAttention` uses them, and Linen or hand-writt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from jax.typing import ArrayLike
 from rope_jax import _checks
 
 __all__ = [
+    "MaskSpec",
     "attention_mask",
     "mrope_positions",
     "packed_patch_coords",
@@ -132,6 +134,65 @@ def attention_mask(
     for other in masks[1:]:
         mask = mask & other
     return mask
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskSpec:
+    """Which keys each query may see, as data: the masks' inputs rather than the boolean array they give.
+
+    Attention kernels that split the keys (ring or all-gather context parallelism) gather or pass the key-side
+    fields with the keys and build each block's mask with :meth:`array`; a kernel with its own causal masking
+    uses :attr:`is_causal`. A pytree (arrays as leaves, ``causal`` and ``sliding_window`` static).
+
+    Attributes:
+        query_positions: int ``[B, T]`` positions of the queries, or None (causality by token order).
+        key_positions: int ``[B, S]`` positions of the keys, or None.
+        key_valid: bool ``[B, S]``: real keys (padding and empty cache slots are False), or None (all real).
+        query_segments, key_segments: ``[B, T]`` / ``[B, S]`` segment ids (attention stays within one), or None.
+        causal: A query sees keys at positions ``<=`` its own (or, without positions, slots).
+        sliding_window: W: only keys at positions ``p - W < k <= p``.
+    """
+
+    query_positions: jax.Array | None = None
+    key_positions: jax.Array | None = None
+    key_valid: jax.Array | None = None
+    query_segments: jax.Array | None = None
+    key_segments: jax.Array | None = None
+    causal: bool = True
+    sliding_window: int | None = None
+
+    @property
+    def is_causal(self) -> bool:
+        """Nothing but causality by token order: a kernel may mask by itself (``is_causal=True``)."""
+        fields = (self.query_positions, self.key_positions, self.key_valid, self.query_segments, self.key_segments)
+        return self.causal and self.sliding_window is None and all(field is None for field in fields)
+
+    def array(self, query_length: int, key_length: int) -> jax.Array | None:
+        """Boolean ``[B or 1, 1, T, S]`` mask (True = attend), or None when nothing is masked."""
+        return attention_mask(
+            query_length,
+            key_length,
+            causal=self.causal,
+            key_mask=self.key_valid,
+            query_segments=self.query_segments,
+            key_segments=self.key_segments,
+            sliding_window=self.sliding_window,
+            query_positions=self.query_positions,
+            key_positions=self.key_positions,
+        )
+
+    def with_keys(
+        self, *, positions: jax.Array | None, valid: jax.Array | None, segments: jax.Array | None
+    ) -> MaskSpec:
+        """The same queries against another set of keys (a gathered sequence, a block of a ring)."""
+        return dataclasses.replace(self, key_positions=positions, key_valid=valid, key_segments=segments)
+
+
+jax.tree_util.register_dataclass(
+    MaskSpec,
+    data_fields=["query_positions", "key_positions", "key_valid", "query_segments", "key_segments"],
+    meta_fields=["causal", "sliding_window"],
+)
 
 
 # ------------------------------------------------------------------------------------ coordinate builders

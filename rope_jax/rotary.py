@@ -397,8 +397,14 @@ class RoPETable:
         low, high = jnp.min(positions), jnp.max(positions)
         if check or not isinstance(positions, jax.core.Tracer):  # concrete positions are always checked
             raise_if((low < 0) | (high >= self.max_length), _raise_out_of_table, low, high, self.max_length)
-        cos = jnp.take(self.cos, positions, axis=0, mode="fill", fill_value=jnp.nan)
-        sin = jnp.take(self.sin, positions, axis=0, mode="fill", fill_value=jnp.nan)
+        # Rows follow the positions' sharding (a replicated table read locally: no collective); explicit
+        # sharding mode wants that said.
+        mesh = jax.sharding.get_abstract_mesh()
+        rows = None
+        if not mesh.empty and jax.sharding.AxisType.Explicit in mesh.axis_types:
+            rows = jax.sharding.PartitionSpec(*jax.typeof(positions).sharding.spec, None)
+        cos = self.cos.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
+        sin = self.sin.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
         return rotate(x, cos, sin, interleaved=self.interleaved)
 
 

@@ -259,15 +259,12 @@ def test_attention_fn_plugs_in_another_kernel():
     full forward (causal fast path and explicit masks) and in decoding."""
     calls = []
 
-    def einsum_attention(query, key, value, *, mask, is_causal, scale):
-        calls.append(is_causal)
+    def einsum_attention(query, key, value, *, mask, scale):
+        calls.append(mask.is_causal)
         key = jnp.repeat(key, query.shape[2] // key.shape[2], axis=2)
         value = jnp.repeat(value, query.shape[2] // value.shape[2], axis=2)
         logits = jnp.einsum("btnh,bsnh->bnts", query, key) * scale
-        if is_causal:
-            mask = jnp.tril(jnp.ones((query.shape[1], key.shape[1]), bool))
-        if mask is not None:
-            logits = jnp.where(mask, logits, -jnp.inf)
+        logits = jnp.where(mask.array(query.shape[1], key.shape[1]), logits, -jnp.inf)
         return jnp.einsum("bnts,bsnh->btnh", jax.nn.softmax(logits, axis=-1), value)
 
     default, custom, x = make(), make(attention_fn=einsum_attention), inputs(length=10, seed=9)

@@ -12,7 +12,7 @@ from rope_jax.nn import MixedRoPE, RoPEAttention
 
 PUBLIC = {
     "MODEL_TYPES", "NTK", "SCALING_RULES", "SUPPORTED_ROPE_TYPES", "Default", "DynamicNTK", "Linear", "Llama3",
-    "CacheView", "KVCache", "PlainCache", "SinkCache", "WindowCache",
+    "CacheView", "KVCache", "PlainCache", "SinkCache", "WindowCache", "MaskSpec",
     "LongRoPE", "Proportional", "RoPE", "RoPENd", "RoPETable", "Scaling", "YaRN", "apply_rope", "apply_rope_nd",
     "attention_mask", "axial_frequencies", "from_hf_config", "half_split_to_interleaved",
     "interleaved_to_half_split", "layer_ropes", "mixed_frequencies", "mrope_frequencies", "mrope_positions",

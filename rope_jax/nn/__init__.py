@@ -7,8 +7,10 @@ Importing this package imports Flax; ``import rope_jax`` alone does not (``rope_
 * :class:`MixedRoPE` (``mixed``): learnable RoPE-Mixed frequencies.
 * :func:`rope_attention_fn` (``flax_interop``): RoPE inside ``nnx.MultiHeadAttention``.
 * :class:`PositionalRotation` (``protocol``): what ``rope=`` accepts.
+* :mod:`~rope_jax.nn.context_parallel`: attend steps for a sequence split over devices (all-gather, ring).
 """
 
+from rope_jax.nn import context_parallel
 from rope_jax.nn.attention import RoPEAttention, raise_if_cache_overflowed
 from rope_jax.nn.flax_interop import rope_attention_fn
 from rope_jax.nn.mixed import MixedRoPE
@@ -22,6 +24,7 @@ __all__ = [
     "QKNorm",
     "RoPEAttention",
     "Stage",
+    "context_parallel",
     "dot_product_attention",
     "raise_if_cache_overflowed",
     "rope_attention_fn",

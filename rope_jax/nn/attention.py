@@ -18,8 +18,7 @@ from jax.typing import ArrayLike
 from rope_jax import _checks, kv_cache
 from rope_jax.nn.protocol import PositionalRotation
 from rope_jax.nn.stages import AttentionFn, QKNorm, Stage, dot_product_attention
-from rope_jax.positions import attention_mask as make_mask
-from rope_jax.positions import positions_from_mask, positions_from_segments
+from rope_jax.positions import MaskSpec, positions_from_mask, positions_from_segments
 from rope_jax.rotary import RoPE
 
 __all__ = ["RoPEAttention", "raise_if_cache_overflowed"]
@@ -188,18 +187,17 @@ class RoPEAttention(nnx.Module):
         q: jax.Array,
         k: jax.Array,
         v: jax.Array,
-        mask: jax.Array | None,
-        is_causal: bool,
+        mask: MaskSpec,
         out_sharding: Any = None,
     ) -> jax.Array:
         """The attend step and the o projection: ``[B, T, N, H]`` queries -> ``[B, T, D]`` (sharded as
         ``out_sharding`` in explicit sharding mode, where the row-parallel projection needs it said)."""
         if self.attention_fn is None:
             out = dot_product_attention(
-                q, k, v, mask=mask, is_causal=is_causal, scale=self.softmax_scale, implementation=self.implementation
+                q, k, v, mask=mask, scale=self.softmax_scale, implementation=self.implementation
             )
         else:
-            out = self.attention_fn(q, k, v, mask=mask, is_causal=is_causal, scale=self.softmax_scale)
+            out = self.attention_fn(q, k, v, mask=mask, scale=self.softmax_scale)
         batch, length = q.shape[:2]
         return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim), out_sharding=out_sharding)
 
@@ -232,9 +230,9 @@ class RoPEAttention(nnx.Module):
         attention_mask_: ArrayLike | None,
         segment_ids: ArrayLike | None,
         causal: bool,
-    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None, bool]:
-        """Rotated q, k, v, the mask and whether it is plain causal, for a forward over whole sequences (no
-        cache); shared by __call__ and attention_weights so the two cannot disagree.
+    ) -> tuple[jax.Array, jax.Array, jax.Array, MaskSpec]:
+        """Rotated q, k, v and what each query may see, for a forward over whole sequences (no cache); shared by
+        __call__ and attention_weights so the two cannot disagree.
 
         Positions default to restarting counts per segment, else the real-token count of the mask (left padding),
         else ``0 .. T - 1``. Padding keys are masked; with segment ids, id 0 marks padding too.
@@ -253,24 +251,22 @@ class RoPEAttention(nnx.Module):
         q, k = self._rotate(q, k, positions)
         q, k, v = _run(self.after_rope, q, k, v, positions)
         if plain and self.sliding_window is None:
-            return q, k, v, None, causal  # masks only by order: a kernel may use its own causal masking
-        key_mask = None if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
+            return q, k, v, MaskSpec(causal=causal)  # order only: a kernel may apply it by itself
+        key_valid = None if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
         if segment_ids is not None:
-            real = jnp.asarray(segment_ids) > 0
-            key_mask = real if key_mask is None else key_mask & real
+            segment_ids = jnp.asarray(segment_ids)
+            key_valid = segment_ids > 0 if key_valid is None else key_valid & (segment_ids > 0)
         order = _order(positions, (batch, length), jnp.arange(length, dtype=jnp.int32))
-        mask = make_mask(
-            length,
-            length,
-            causal=causal,
-            key_mask=key_mask,
-            query_segments=segment_ids,
-            key_segments=segment_ids,
-            sliding_window=self.sliding_window,
+        mask = MaskSpec(
             query_positions=order,
             key_positions=order,
+            key_valid=key_valid,
+            query_segments=segment_ids,
+            key_segments=segment_ids,
+            causal=causal,
+            sliding_window=self.sliding_window,
         )
-        return q, k, v, mask, False
+        return q, k, v, mask
 
     # ------------------------------------------------------------------------------------------- calls
 
@@ -290,8 +286,8 @@ class RoPEAttention(nnx.Module):
             if segment_ids is not None:
                 raise ValueError("decode=True does not take segment_ids; decode each packed sequence in its own row.")
             return self._decode(x, positions, attention_mask)
-        q, k, v, mask, is_causal = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
-        return self._attend(q, k, v, mask, is_causal, _explicit_sharding(x))
+        q, k, v, mask = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
+        return self._attend(q, k, v, mask, _explicit_sharding(x))
 
     def attention_weights(
         self,
@@ -304,9 +300,8 @@ class RoPEAttention(nnx.Module):
     ) -> jax.Array:
         """Softmax attention weights ``[B, N, T, T]`` (float32) of a full forward; for inspection and tests."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
-        q, k, _, mask, is_causal = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
-        if is_causal:
-            mask = make_mask(x.shape[1], x.shape[1], causal=True)
+        q, k, _, spec = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
+        mask = spec.array(x.shape[1], x.shape[1])
         k = jnp.repeat(k, self.num_heads // self.num_kv_heads, axis=2)
         logits = jnp.einsum("btnh,bsnh->bnts", q.astype(jnp.float32), k.astype(jnp.float32)) * self.softmax_scale
         if mask is not None:
@@ -442,8 +437,8 @@ class RoPEAttention(nnx.Module):
             q, _ = self._rotate(q, q, positions, length=current_length)
             keys, _ = self._rotate(keys, keys, view.positions, length=current_length)
             q, keys, _ = _run(self.after_rope, q, keys, view.values, view.positions)
-        mask = view.mask(order, sliding_window=self.sliding_window)
-        out = self._attend(q, keys.astype(q.dtype), view.values.astype(q.dtype), mask, False, _explicit_sharding(x))
+        mask = view.mask_spec(order, sliding_window=self.sliding_window)
+        out = self._attend(q, keys.astype(q.dtype), view.values.astype(q.dtype), mask, _explicit_sharding(x))
         assert self.kv_cache is not None
         self.kv_cache.set_value(cache)
         return jnp.where(view.overflow, jnp.asarray(jnp.nan, out.dtype), out)

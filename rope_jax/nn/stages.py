@@ -16,6 +16,7 @@ import jax
 from flax import nnx
 
 from rope_jax import _checks
+from rope_jax.positions import MaskSpec
 
 __all__ = ["AttentionFn", "QKNorm", "Stage", "dot_product_attention"]
 
@@ -31,20 +32,14 @@ class Stage(Protocol):
 class AttentionFn(Protocol):
     """The attend step: softmax attention of ``query [B, T, N, H]`` over ``key, value [B, S, K, H]``.
 
-    ``mask`` is boolean ``[B, 1 or N, T, S]`` (True = attend) or None; ``is_causal`` is True only when the mask
-    is None and query ``t`` may see keys ``0 .. t`` (a kernel may then skip the masked half); ``scale``
-    multiplies the logits. Returns ``[B, T, N, H]``.
+    ``mask`` says which keys each query may see (a :class:`~rope_jax.MaskSpec`: ``mask.array(T, S)`` is the
+    boolean ``[B, 1, T, S]`` mask, ``mask.is_causal`` True when it is plain causal order, which a kernel may
+    apply by itself); ``scale`` multiplies the logits. Returns ``[B, T, N, H]``. Context-parallel kernels
+    (:mod:`rope_jax.nn.context_parallel`) gather the key-side fields of ``mask`` with the keys.
     """
 
     def __call__(
-        self,
-        query: jax.Array,
-        key: jax.Array,
-        value: jax.Array,
-        *,
-        mask: jax.Array | None,
-        is_causal: bool,
-        scale: float,
+        self, query: jax.Array, key: jax.Array, value: jax.Array, *, mask: MaskSpec, scale: float
     ) -> jax.Array: ...
 
 
@@ -53,8 +48,7 @@ def dot_product_attention(
     key: jax.Array,
     value: jax.Array,
     *,
-    mask: jax.Array | None = None,
-    is_causal: bool = False,
+    mask: MaskSpec | None = None,
     scale: float | None = None,
     implementation: Literal["xla", "cudnn"] | None = None,
 ) -> jax.Array:
@@ -64,19 +58,21 @@ def dot_product_attention(
         query: ``[B, T, N, H]``.
         key: ``[B, S, K, H]`` with K dividing N (GQA / MQA).
         value: ``[B, S, K, H]``.
-        mask: Boolean ``[B, 1 or N, T, S]``, or None.
-        is_causal: Causal masking without a mask array (lets cuDNN skip the masked half).
+        mask: Which keys each query sees (None: all). Plain causal order goes to the kernel as ``is_causal``
+            (cuDNN then skips the masked half); anything else as the boolean mask.
         scale: Logit scale (default ``H ** -0.5``).
         implementation: ``None`` (JAX chooses), ``"xla"`` or ``"cudnn"``.
 
     Returns:
         ``[B, T, N, H]`` in ``query.dtype``.
     """
+    is_causal = mask is not None and mask.is_causal
+    array = None if mask is None or is_causal else mask.array(query.shape[1], key.shape[1])
     # jax.nn.dot_product_attention promotes bf16 logits to float32 implicitly; keep it working for users who run
     # with jax_numpy_dtype_promotion="strict" (rope_jax's own code casts explicitly).
     with jax.numpy_dtype_promotion("standard"):
         return jax.nn.dot_product_attention(
-            query, key, value, mask=mask, is_causal=is_causal, scale=scale, implementation=implementation
+            query, key, value, mask=array, is_causal=is_causal, scale=scale, implementation=implementation
         )
 
 
