@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_FLOAT32 = np.finfo(np.float32)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal number
 
 
 def describe(value: Any) -> str:
@@ -94,9 +95,9 @@ def number(name: str, value: Any, *, above: float | None = None, minimum: float 
         raise TypeError(f"{name} must be a real number, got {describe(value)}.")
     if not math.isfinite(result):
         raise ValueError(f"{name} must be a finite number, got {result!r}.")
-    if abs(result) > _FLOAT32.max:
+    if abs(result) > _FLOAT32_MAX:
         raise ValueError(
-            f"{name} must lie within float32's range (|value| <= {_FLOAT32.max:.4g}), in which every angle is "
+            f"{name} must lie within float32's range (|value| <= {_FLOAT32_MAX:.4g}), in which every angle is "
             f"computed; got {result!r}."
         )
     if above is not None and not result > above:
@@ -109,9 +110,9 @@ def number(name: str, value: Any, *, above: float | None = None, minimum: float 
 def positive(name: str, value: Any) -> float:
     """A finite number ``> 0`` that float32 holds as a normal number (``>= 1.2e-38``: it never rounds to 0)."""
     result = number(name, value, above=0.0)
-    if result < _FLOAT32.tiny:
+    if result < _FLOAT32_TINY:
         raise ValueError(
-            f"{name} must be at least float32's smallest normal number {_FLOAT32.tiny:.4g} (smaller values "
+            f"{name} must be at least float32's smallest normal number {_FLOAT32_TINY:.4g} (smaller values "
             f"lose their precision or round to 0 in float32), got {result!r}."
         )
     return result
@@ -244,31 +245,39 @@ def _host_array(name: str, value: Any) -> np.ndarray:
 
 
 def array(name: str, value: Any, *, kinds: str = "real", ndim: int | None = None, min_ndim: int = 0) -> jax.Array:
-    """``value`` as a ``jax.Array`` of a ``kinds`` dtype (``"real"``: integers or floats, ``"float"``, ``"int"``).
+    """``value`` as a ``jax.Array`` of a ``kinds`` dtype: ``"real"`` (integers or floats), ``"float"``, ``"int"``
+    or ``"mask"`` (bools, integers or floats).
 
     JAX arrays (traced or not) are taken as they are: only their dtype and rank are checked. Host data is converted
     by JAX after :func:`_host_array` has refused lossy conversions. ``bool`` and complex dtypes are never accepted.
     """
     if not isinstance(value, jax.Array):
-        value = jnp.asarray(_host_array(name, value))
-    dtype = value.dtype
+        host = _host_array(name, value)
+        _dtype_is(name, host.dtype, kinds)  # before JAX converts (or refuses) it
+        value = jnp.asarray(host)
+    _dtype_is(name, value.dtype, kinds)
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dims, got shape {value.shape}.")
+    if value.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dims, got shape {value.shape}.")
+    return value
+
+
+def _dtype_is(name: str, dtype: Any, kinds: str) -> None:
     accepted = {
         "real": _is_real_dtype(dtype),
         "float": jnp.issubdtype(dtype, jnp.floating),
         "int": dtype != np.bool_ and jnp.issubdtype(dtype, jnp.integer),
+        "mask": dtype == np.bool_ or _is_real_dtype(dtype),
     }[kinds]
     if not accepted:
         expected = {
             "real": "integers or floats",
             "float": "a floating-point array (bf16, f16, f32, f64)",
             "int": "integers",
+            "mask": "bools, integers or floats",
         }[kinds]
         raise TypeError(f"{name} must be {expected}, got dtype {dtype}.")
-    if ndim is not None and value.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dims, got shape {value.shape}.")
-    if value.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dims, got shape {value.shape}.")
-    return value
 
 
 def frequencies(name: str, value: Any, *, ndims: tuple[int, ...]) -> jax.Array | np.ndarray:
@@ -339,9 +348,10 @@ def raise_if(bad: Any, check: Callable[..., None], *args: Any) -> None:
 
     Concrete values are checked at once: the error reaches the caller as raised (a ``ValueError``). Traced ones
     are checked on the device by a host callback taken only when ``bad`` is true (``check`` re-tests its inputs,
-    since under vmap the conditional becomes a select). JAX does not re-raise a callback's exception: the
-    computation fails with ``jax.errors.JaxRuntimeError`` whose message holds the error's class and text (JAX
-    0.10), when the result is computed (at once on CPU; at the next synchronisation on an accelerator).
+    since under vmap the conditional becomes a select). Eager transformations (``vmap``, ``grad`` outside ``jit``)
+    run the callback in Python and the error arrives as raised. Inside a compiled computation JAX does not re-raise
+    a callback's exception: the call fails with ``jax.errors.JaxRuntimeError`` whose message ends with the error's
+    class and text (JAX 0.10.2 on CPU, where the jitted call itself raises).
     """
     if any(isinstance(value, jax.core.Tracer) for value in (bad, *args)):
         jax.lax.cond(bad, lambda: jax.debug.callback(check, *args), lambda: None)

@@ -42,11 +42,10 @@ def positions_from_mask(mask: ArrayLike) -> jax.Array:
 
 def _mask(name: str, mask: ArrayLike) -> jax.Array:
     """A bool mask ``[..., T]``; numeric masks (Hugging Face's 0/1 ``attention_mask``) count non-zero as True."""
-    if not isinstance(mask, jax.Array) or mask.dtype != jnp.bool_:
-        mask = _checks.array(name, mask) != 0
+    mask = _checks.array(name, mask, kinds="mask")
     if mask.ndim < 1:
         raise ValueError(f"{name} must have at least 1 dim [..., T], got shape {mask.shape}.")
-    return mask
+    return mask if mask.dtype == jnp.bool_ else mask != 0
 
 
 def positions_from_segments(segment_ids: ArrayLike) -> jax.Array:
@@ -171,14 +170,13 @@ def patch_grid_coords(
     width = _checks.positive_int("width", width)
     num_prefix_tokens = _checks.integer("num_prefix_tokens", num_prefix_tokens, minimum=0)
     _checks.one_of("resolution", resolution, ("extrapolate", "interpolate"))
-    if train_grid is not None:
-        train_grid = _checks.integers("train_grid", train_grid, length=2, minimum=1)
+    train = None if train_grid is None else _checks.integers("train_grid", train_grid, length=2, minimum=1)
     rows, cols = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
     if resolution == "interpolate":
-        if train_grid is None:
+        if train is None:
             raise ValueError("resolution='interpolate' needs train_grid=(height, width) of the training grid.")
-        rows = rows * np.float32(train_grid[0] / height)
-        cols = cols * np.float32(train_grid[1] / width)
+        rows = rows * np.float32(train[0] / height)
+        cols = cols * np.float32(train[1] / width)
     coords = np.stack([rows.ravel(), cols.ravel()], axis=-1)
     return np.concatenate([np.zeros((num_prefix_tokens, 2), np.float32), coords])
 
