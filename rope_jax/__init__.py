@@ -34,14 +34,8 @@ from rope_jax.frequencies import (
     Scaling,
     YaRN,
 )
-from rope_jax.hf import (
-    MODEL_TYPES,
-    SUPPORTED_ROPE_TYPES,
-    from_hf_config,
-    half_split_to_interleaved,
-    interleaved_to_half_split,
-    layer_ropes,
-)
+from rope_jax.hf import MODEL_TYPES, SUPPORTED_ROPE_TYPES, from_hf_config, layer_ropes
+from rope_jax.hf_weights import half_split_to_interleaved, interleaved_to_half_split
 from rope_jax.kv_cache import CacheView, KVCache, PlainCache, SinkCache, WindowCache
 from rope_jax.nd import (
     RoPENd,

@@ -1,16 +1,26 @@
 """Argument checks shared by every module: one rule per kind of value, one wording per error.
 
-A wrong *type* is a ``TypeError``, a wrong *value* a ``ValueError``; every message names the argument, what
-was expected and what came. Sizes accept Python and NumPy integers (never ``bool``); numbers accept Python and
-NumPy reals. Array checks run at trace time on shapes and dtypes only.
+The contract (README, "Errors"; docs/design.md):
 
-Device-side conditions (a position past a table, a full cache) cannot raise from inside ``jit``;
-:func:`raise_if` routes them through a host callback that is taken only when the condition holds.
+- A wrong *type* is a ``TypeError``, a wrong *value* a ``ValueError``; every message names the argument, what was
+  expected and what came.
+- Static values (sizes, hyperparameters, flags, choices, frequency tables given as NumPy data) are checked
+  completely when a function or object receives them: sizes are Python or NumPy integers (never ``bool``, never a
+  float such as ``64.0``), numbers are real, finite and within float32's range (every angle is computed in
+  float32), flags are ``True`` / ``False``.
+- Arrays that may be traced (activations, positions, coordinates, learned frequencies) are checked on their
+  shape and dtype only, at trace time; their values are never read on the host. Host data (NumPy arrays, Python
+  numbers) that JAX would convert lossily, such as int64 positions beyond int32 while ``jax_enable_x64`` is off,
+  which JAX wraps modulo 2**32, is refused instead.
+- A condition on traced values that the library promises to check (a position outside a cos/sin table, a full
+  KV cache) goes through :func:`raise_if`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,22 +28,39 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-_INTEGERS = (int, np.integer)
-_REALS = (int, float, np.integer, np.floating)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal number
 
 
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+def describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{type(value).__name__} {text}"
 
 
-def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """``value`` as a Python int, checked to be an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, _INTEGERS):
-        raise TypeError(f"{name} must be an int, got {_describe(value)}.")
-    if minimum is not None and value < minimum:
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_
+
+
+# ------------------------------------------------------------------------------------------------ scalars
+
+
+def integer(name: str, value: Any, *, minimum: int | None = None, why: str = "") -> int:
+    """``value`` as a Python int, checked to be an integer ``>= minimum`` (``why``: the reason for the bound).
+
+    Python and NumPy integers and 0-d integer arrays are accepted; ``bool`` and floats (even ``64.0``) are not.
+    """
+    if _is_bool(value):
+        raise TypeError(f"{name} must be an int, got {describe(value)}.")
+    try:
+        result = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {describe(value)}.") from None
+    if minimum is not None and result < minimum:
         expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {expected}, got {value!r}.")
-    return int(value)
+        raise ValueError(f"{name} must be {expected}{why}, got {result!r}.")
+    return result
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -49,32 +76,62 @@ def even_int(name: str, value: Any, *, minimum: int = 2) -> int:
     return value
 
 
-def number(name: str, value: Any) -> float:
-    """A finite real number, as a Python float."""
-    if isinstance(value, bool) or not isinstance(value, _REALS):
-        raise TypeError(f"{name} must be a number, got {_describe(value)}.")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return float(value)
+def number(name: str, value: Any, *, above: float | None = None, minimum: float | None = None, why: str = "") -> float:
+    """A real number, finite and within float32's range, as a Python float; optionally ``> above``, ``>= minimum``.
+
+    Python and NumPy reals and 0-d real arrays are accepted; ``bool``, complex numbers and strings are not.
+    ``why`` is appended to a bound's error (the reason for the bound).
+    """
+    if _is_bool(value) or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a number, got {describe(value)}.")
+    if isinstance(value, numbers.Real):
+        result = float(value)
+    elif isinstance(value, (np.ndarray, jax.Array)) and value.ndim == 0 and _is_real_dtype(value.dtype):
+        try:
+            result = float(value)
+        except jax.errors.ConcretizationTypeError:
+            raise TypeError(f"{name} must be a static number, got a traced array; pass a Python float.") from None
+    else:
+        raise TypeError(f"{name} must be a real number, got {describe(value)}.")
+    if not math.isfinite(result):
+        raise ValueError(f"{name} must be a finite number, got {result!r}.")
+    if abs(result) > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} must lie within float32's range (|value| <= {_FLOAT32_MAX:.4g}), in which every angle is "
+            f"computed; got {result!r}."
+        )
+    if above is not None and not result > above:
+        raise ValueError(f"{name} must be a finite number > {above:g}{why}, got {result!r}.")
+    if minimum is not None and not result >= minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}{why}, got {result!r}.")
+    return result
 
 
 def positive(name: str, value: Any) -> float:
-    """A finite number ``> 0``."""
-    value = number(name, value)
-    if value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
-    return value
+    """A finite number ``> 0`` that float32 holds as a normal number (``>= 1.2e-38``: it never rounds to 0)."""
+    result = number(name, value, above=0.0)
+    if result < _FLOAT32_TINY:
+        raise ValueError(
+            f"{name} must be at least float32's smallest normal number {_FLOAT32_TINY:.4g} (smaller values "
+            f"lose their precision or round to 0 in float32), got {result!r}."
+        )
+    return result
+
+
+def non_negative(name: str, value: Any) -> float:
+    """A finite number ``>= 0``."""
+    return number(name, value, minimum=0.0)
 
 
 def at_least_one(name: str, value: Any) -> float:
     """A stretch factor: a finite number ``>= 1`` (below 1 would compress positions, which no rule does)."""
-    value = number(name, value)
-    if value < 1:
-        raise ValueError(
-            f"{name} must be >= 1 (it stretches the context by that factor), got {value!r}. "
-            "A factor below 1 would compress positions, which no published rule does."
-        )
-    return value
+    return number(
+        name,
+        value,
+        minimum=1.0,
+        why=" (it stretches the context by that factor; a factor below 1 would compress positions, which no "
+        "published rule does)",
+    )
 
 
 def in_range(name: str, value: Any, low: float, high: float, *, include_low: bool = True) -> float:
@@ -87,51 +144,65 @@ def in_range(name: str, value: Any, low: float, high: float, *, include_low: boo
 
 
 def boolean(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (Python or NumPy): never a truthy string such as ``"false"``, nor ``0`` / ``1``."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_describe(value)}.")
+        raise TypeError(f"{name} must be True or False, got {describe(value)}.")
     return bool(value)
 
 
-def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+def string(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {describe(value)}.")
     return value
+
+
+def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """One of ``choices``; a value of another type than the (string) choices is a ``TypeError``."""
+    names = [repr(choice) for choice in choices]
+    alternatives = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    if all(isinstance(choice, str) for choice in choices) and not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {alternatives} (a str); got {describe(value)}.")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {alternatives}; got {value!r}.")
+    return value
+
+
+def sequence(name: str, values: Any, *, length: int | None = None, what: str = "values") -> list[Any]:
+    """A list, tuple or 1-D NumPy array (not a string, mapping or set), optionally of ``length`` entries."""
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        expected = f"a sequence of {length} {what}" if length is not None else f"a sequence of {what}"
+        raise TypeError(f"{name} must be {expected}, got {describe(values)}.")
+    if length is not None and len(values) != length:
+        raise ValueError(f"{name} must have {length} entries, got {len(values)}: {list(values)!r}.")
+    return list(values)
+
+
+def integers(name: str, values: Any, *, length: int | None = None, minimum: int | None = None) -> tuple[int, ...]:
+    """A sequence of ints (each checked by :func:`integer`), as a tuple."""
+    entries = sequence(name, values, length=length, what="ints")
+    return tuple(integer(f"{name}[{i}]", value, minimum=minimum) for i, value in enumerate(entries))
+
+
+def positive_numbers(name: str, values: Any, *, length: int | None = None) -> tuple[float, ...]:
+    """A sequence of finite numbers ``> 0`` (each checked by :func:`positive`), as a tuple of floats."""
+    entries = sequence(name, values, length=length, what="numbers")
+    return tuple(positive(f"{name}[{i}]", value) for i, value in enumerate(entries))
 
 
 def optional_mapping(name: str, value: Any) -> Any:
     """A dict (a JSON object) or None, returned as is."""
     if value is not None and not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a dict (a JSON object) or null, got {_describe(value)}.")
+        raise TypeError(f"{name} must be a dict (a JSON object) or null, got {describe(value)}.")
     return value
-
-
-def sequence(name: str, values: Any) -> list[Any]:
-    """A list, tuple or array of values (not a string or a mapping), as a list."""
-    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
-        raise TypeError(f"{name} must be a sequence, got {_describe(values)}.")
-    return list(values)
 
 
 def permutation(name: str, values: Any, size: int) -> tuple[int, ...]:
     """A permutation of ``range(size)``, as a tuple of ints."""
-    result = tuple(integer(f"{name} entry", value) for value in sequence(name, values))
+    result = integers(name, values)
     if sorted(result) != list(range(size)):
         raise ValueError(f"{name} must be a permutation of {list(range(size))}, got {list(result)}.")
-    return result
-
-
-def positive_numbers(name: str, values: Any, *, length: int) -> tuple[float, ...]:
-    """A sequence of ``length`` finite numbers ``> 0``, as a tuple of floats."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
-        raise TypeError(f"{name} must be a sequence of {length} numbers, got {_describe(values)}.")
-    if len(values) != length:
-        raise ValueError(f"{name} must have {length} entries, got {len(values)}.")
-    try:
-        result = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must hold numbers, got {list(values)!r}.") from None
-    if not all(math.isfinite(v) and v > 0 for v in result):
-        raise ValueError(f"{name} entries must be finite and > 0, got {list(values)!r}.")
     return result
 
 
@@ -148,39 +219,134 @@ def rotary_dim(value: Any, head_dim: int) -> int:
     return value
 
 
+def length(name: str, value: Any) -> int | jax.Array:
+    """A sequence length: an int ``>= 1`` (Python, NumPy), or a 0-d integer ``jax.Array`` (possibly traced, so its
+    value is not read), returned as is."""
+    if isinstance(value, jax.Array) and not _is_bool(value):  # possibly traced: dtype and rank only
+        if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise TypeError(f"{name} must be an int or a 0-d integer array, got {value.dtype} shape {value.shape}.")
+        return value
+    return positive_int(name, value)
+
+
 # ------------------------------------------------------------------------------------------------ arrays
+
+
+def _is_real_dtype(dtype: Any) -> bool:
+    return dtype != np.bool_ and (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
+
+
+def _host_array(name: str, value: Any) -> np.ndarray:
+    """Host data (NumPy, Python numbers, nested lists) as a NumPy array; refuses what JAX would convert lossily."""
+    try:
+        host = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"{name} must be an array of numbers, got {describe(value)}.") from None
+    if host.dtype == object:
+        raise TypeError(f"{name} must be an array of numbers, got {describe(value)} (NumPy made it dtype object).")
+    target = jax.dtypes.canonicalize_dtype(host.dtype) if host.dtype.kind in "iuf" else host.dtype
+    if host.size and target.itemsize < host.itemsize:
+        finite = host if host.dtype.kind in "iu" else host[np.isfinite(host)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0, 0)
+        info = np.iinfo(target) if host.dtype.kind in "iu" else np.finfo(target)
+        if low < info.min or high > info.max:
+            raise ValueError(
+                f"{name} hold values from {low} to {high}, beyond {target} (what JAX makes of {host.dtype} while "
+                f"jax_enable_x64 is off), which JAX would {'wrap' if host.dtype.kind in 'iu' else 'turn into inf'} "
+                "silently. Enable 64-bit mode (jax.config.update('jax_enable_x64', True)) or pass values within "
+                f"[{info.min}, {info.max}]."
+            )
+    return host
+
+
+def array(name: str, value: Any, *, kinds: str = "real", ndim: int | None = None, min_ndim: int = 0) -> jax.Array:
+    """``value`` as a ``jax.Array`` of a ``kinds`` dtype: ``"real"`` (integers or floats), ``"float"``, ``"int"``
+    or ``"mask"`` (bools, integers or floats).
+
+    JAX arrays (traced or not) are taken as they are: only their dtype and rank are checked. Host data is converted
+    by JAX after :func:`_host_array` has refused lossy conversions. ``bool`` and complex dtypes are never accepted.
+    """
+    if not isinstance(value, jax.Array):
+        host = _host_array(name, value)
+        _dtype_is(name, host.dtype, kinds)  # before JAX converts (or refuses) it
+        value = jnp.asarray(host)
+    _dtype_is(name, value.dtype, kinds)
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dims, got shape {value.shape}.")
+    if value.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dims, got shape {value.shape}.")
+    return value
+
+
+def _dtype_is(name: str, dtype: Any, kinds: str) -> None:
+    accepted = {
+        "real": _is_real_dtype(dtype),
+        "float": jnp.issubdtype(dtype, jnp.floating),
+        "int": dtype != np.bool_ and jnp.issubdtype(dtype, jnp.integer),
+        "mask": dtype == np.bool_ or _is_real_dtype(dtype),
+    }[kinds]
+    if not accepted:
+        expected = {
+            "real": "integers or floats",
+            "float": "a floating-point array (bf16, f16, f32, f64)",
+            "int": "integers",
+            "mask": "bools, integers or floats",
+        }[kinds]
+        raise TypeError(f"{name} must be {expected}, got dtype {dtype}.")
+
+
+def frequencies(name: str, value: Any, *, ndims: tuple[int, ...]) -> jax.Array | np.ndarray:
+    """A frequency vector or matrix: floats or ints of rank in ``ndims``; host data must be finite.
+
+    JAX arrays (learned, possibly traced frequencies) are returned as they are; NumPy data is checked for NaN and
+    inf (a static hyperparameter) and returned as float32 NumPy.
+    """
+    if isinstance(value, jax.Array):
+        array(name, value)
+        result: jax.Array | np.ndarray = value
+    else:
+        host = _host_array(name, value)
+        if not _is_real_dtype(host.dtype):
+            raise TypeError(f"{name} must hold integers or floats, got dtype {host.dtype}.")
+        result = host.astype(np.float32)
+        if not np.isfinite(result).all():
+            raise ValueError(f"{name} must be finite (in float32), got {host.tolist()!r}.")
+    if result.ndim not in ndims:
+        expected = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{name} must be {expected}, got shape {result.shape}.")
+    return result
 
 
 def rotary_input(x: Any, *, name: str = "x") -> jax.Array:
     """Queries or keys: a floating array ``[..., T, N, H]``."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must be a floating-point array (bf16, f16, f32, f64), got dtype {x.dtype}.")
-    if x.ndim < 3:
-        raise ValueError(f"{name} must have shape [..., T, N, H] (at least 3 dims), got shape {x.shape}.")
-    return x
+    return array(name, x, kinds="float", min_ndim=3)
+
+
+def leading_dims_fit(name: str, shape: tuple[int, ...], x_shape: tuple[int, ...], *, trailing: int = 1) -> None:
+    """``shape`` minus its ``trailing`` dims broadcasts to ``x_shape[:-3]`` (x's batch dims) without enlarging them."""
+    batch, leading = tuple(x_shape[:-3]), tuple(shape[: len(shape) - trailing])
+    try:
+        fits = np.broadcast_shapes(leading, batch) == batch
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} has leading dims {leading}, which do not broadcast to x's batch dims "
+            f"{batch} (x shape {tuple(x_shape)}): the result has x's shape, so {name} may have fewer or size-1 "
+            "batch dims, never more or larger ones."
+        )
 
 
 def positions_for(positions: Any, x_shape: tuple[int, ...], *, name: str = "positions") -> jax.Array:
-    """Positions ``[..., T]`` (int or float) matching ``x [..., T, N, H]``, leading dims broadcasting."""
-    positions = jnp.asarray(positions)
-    if positions.dtype == jnp.bool_ or not (
-        jnp.issubdtype(positions.dtype, jnp.integer) or jnp.issubdtype(positions.dtype, jnp.floating)
-    ):
-        raise TypeError(f"{name} must be integers or floats, got dtype {positions.dtype}.")
+    """Positions ``[..., T]`` (int or float) matching ``x [..., T, N, H]``, leading dims broadcasting to x's."""
+    positions = array(name, positions)
     length = x_shape[-3]
     if positions.ndim < 1 or positions.shape[-1] != length:
         raise ValueError(
             f"{name} must have shape [..., T] with T = x.shape[-3] = {length}, got shape {positions.shape} "
             f"for x of shape {x_shape}."
         )
-    try:
-        np.broadcast_shapes(positions.shape[:-1], x_shape[:-3])
-    except ValueError:
-        raise ValueError(
-            f"{name} leading dims {positions.shape[:-1]} do not broadcast against x's batch dims "
-            f"{x_shape[:-3]} (x shape {x_shape}, {name} shape {positions.shape})."
-        ) from None
+    leading_dims_fit(name, positions.shape, x_shape)
     return positions
 
 
@@ -195,8 +361,12 @@ def head_dim_matches(x: jax.Array, head_dim: int) -> None:
 def raise_if(bad: Any, check: Callable[..., None], *args: Any) -> None:
     """Run ``check(*args)``, which raises a clear error when its inputs are bad (JAX never raises on its own).
 
-    Concrete values are checked at once. Traced ones are checked on the device: a host callback taken only when
-    ``bad`` is true (``check`` re-tests its inputs, since under vmap the conditional becomes a select).
+    Concrete values are checked at once: the error reaches the caller as raised (a ``ValueError``). Traced ones
+    are checked on the device by a host callback taken only when ``bad`` is true (``check`` re-tests its inputs,
+    since under vmap the conditional becomes a select). Eager transformations (``vmap``, ``grad`` outside ``jit``)
+    run the callback in Python and the error arrives as raised. Inside a compiled computation JAX does not re-raise
+    a callback's exception: the call fails with ``jax.errors.JaxRuntimeError`` whose message ends with the error's
+    class and text (JAX 0.10.2 on CPU, where the jitted call itself raises).
     """
     if any(isinstance(value, jax.core.Tracer) for value in (bad, *args)):
         jax.lax.cond(bad, lambda: jax.debug.callback(check, *args), lambda: None)

@@ -241,24 +241,54 @@ def turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
     return total
 
 
-def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
-    """``positions * inv_freq`` reduced to ``[-pi, pi)`` with an error below 1e-6 rad for |position| < 2**31.
+def _magnitude_words(whole: jax.Array) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
+    """``|whole|`` as uint32 words ``(low, high)`` and its sign ``whole < 0``, without wrapping.
 
-    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with
-    uint32 arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32
-    product.
+    Signed integers of at most 32 bits keep their int32 path (``high`` is None); unsigned ones are never negative
+    (sign None); 64-bit integers (x64 mode) split into two words. Float values must be whole numbers below 2**64.
+    """
+    dtype = whole.dtype
+    if jnp.issubdtype(dtype, jnp.floating):
+        magnitude = jnp.abs(whole)
+        high = jnp.floor(magnitude * dtype.type(2.0**-32))
+        low = magnitude - high * dtype.type(2.0**32)  # exact: both are whole numbers of magnitude's precision
+        return low.astype(jnp.uint32), high.astype(jnp.uint32), whole < 0
+    signed = jnp.issubdtype(dtype, jnp.signedinteger)
+    if dtype.itemsize <= 4:
+        if signed:
+            as_int32 = whole.astype(jnp.int32)
+            return jnp.abs(as_int32).astype(jnp.uint32), None, as_int32 < 0  # |-2**31| wraps to 2**31 in uint32
+        return whole.astype(jnp.uint32), None, None
+    magnitude = (jnp.abs(whole) if signed else whole).astype(jnp.uint64)  # |-2**63| wraps to 2**63 in uint64
+    low = (magnitude & jnp.uint64(0xFFFFFFFF)).astype(jnp.uint32)
+    return low, (magnitude >> jnp.uint64(32)).astype(jnp.uint32), (whole < 0) if signed else None
+
+
+def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
+    """``positions * inv_freq`` reduced to ``[-pi, pi)``, error below 1e-6 rad for |position| < 2**36.
+
+    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with uint32
+    arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32 product.
+    A position's magnitude is read as two 32-bit words, so no dtype wraps (uint32 and 64-bit positions, floats up
+    to 2**64); the only error beyond 2**36 is the 64-bit fixed-point frequency's, about ``|position| * 2**-60``
+    turns. Float positions of 2**64 or more, NaN or inf give NaN.
     """
     hi, lo = turns_per_position(inv_freq)
+    fractional = None
     if jnp.issubdtype(positions.dtype, jnp.integer):
-        whole = positions.astype(jnp.int32)
-        fractional = None
+        whole = positions
     else:
-        floor = jnp.floor(positions.astype(jnp.float32))
-        whole = floor.astype(jnp.int32)
-        fractional = positions.astype(jnp.float32) - floor
-    magnitude = jnp.abs(whole).astype(jnp.uint32)[..., None]
+        values = positions if positions.dtype == jnp.float64 else positions.astype(jnp.float32)
+        whole = jnp.floor(values)
+        in_domain = jnp.abs(whole) < values.dtype.type(2.0**64)  # False for NaN and inf too
+        fractional = jnp.where(in_domain, values - whole, jnp.nan).astype(jnp.float32)  # NaN: out of the domain
+    magnitude, high_word, negative = _magnitude_words(whole)
+    magnitude = magnitude[..., None]
     turn = magnitude * hi + mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
-    turn = jnp.where(whole[..., None] < 0, jnp.uint32(0) - turn, turn)
+    if high_word is not None:  # p = high * 2**32 + low: high * 2**32 * (hi * 2**-32 + lo * 2**-64) adds high * lo
+        turn = turn + high_word[..., None] * lo
+    if negative is not None:
+        turn = jnp.where(negative[..., None], jnp.uint32(0) - turn, turn)
     signed_turn = jax.lax.bitcast_convert_type(turn, jnp.int32).astype(jnp.float32)  # in [-2**31, 2**31)
     angles = signed_turn * jnp.float32(2 * math.pi / 2.0**32)
     if fractional is not None:

@@ -125,6 +125,8 @@ class Scaling:
         """
         rotary_dim = _checks.even_int("rotary_dim", rotary_dim, minimum=self.min_rotary_dim)
         theta = _checks.positive("theta", theta)
+        if length is not None:
+            length = _checks.length("length", length)
         return self._frequencies(rotary_dim, theta, length)
 
     def _frequencies(self, rotary_dim: int, theta: float, length: ArrayLike | None) -> Frequencies:
@@ -145,8 +147,12 @@ class Scaling:
             config: The whole (text) model config.
 
         Raises:
-            ValueError: a required field is missing.
+            TypeError: ``params`` or ``config`` is not a mapping, or a field has the wrong type.
+            ValueError: a required field is missing or out of its range.
         """
+        for name, value in (("params", params), ("config", config)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{name} must be a mapping (a config dict), got {_checks.describe(value)}.")
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
         values = {f.name: params[f.name] for f in fields if params.get(f.name) is not None}
         values.update(cls._hf_derived(params, config))
@@ -181,13 +187,13 @@ SCALING_RULES: Mapping[str, type[Scaling]] = types.MappingProxyType(_REGISTRY)
 def _original_length(params: Mapping[str, Any], config: Mapping[str, Any], rope_type: str) -> int:
     """The pre-training length, where Hugging Face reads it: a top-level ``original_max_position_embeddings``
     (Phi-3) wins, then the RoPE dict, then the model's ``max_position_embeddings``."""
-    for key, value in (
+    for name, value in (
         ("original_max_position_embeddings", config.get("original_max_position_embeddings")),
         ("original_max_position_embeddings", params.get("original_max_position_embeddings")),
         ("max_position_embeddings", config.get("max_position_embeddings")),
     ):
         if value is not None:
-            return _checks.positive_int(key, value)
+            return _checks.positive_int(name, value)
     raise ValueError(
         f"rope type {rope_type!r} requires original_max_position_embeddings (or max_position_embeddings); "
         f"neither is set (received keys: {sorted(params)})."
@@ -212,7 +218,7 @@ def _implied_factor(params: Mapping[str, Any], config: Mapping[str, Any], origin
             f"rope type {rope_type!r} without a 'factor' needs max_position_embeddings and "
             "original_max_position_embeddings to derive it."
         )
-    return config["max_position_embeddings"] / original
+    return _checks.positive_int("max_position_embeddings", config["max_position_embeddings"]) / original
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -278,7 +284,10 @@ class NTK(Scaling):
         self._set("factor", _checks.at_least_one("factor", self.factor))
 
     def _frequencies(self, rotary_dim: int, theta: float, length: ArrayLike | None) -> Frequencies:
-        return _base_frequencies(rotary_dim, theta * self.factor ** (rotary_dim / (rotary_dim - 2))), 1.0
+        base = _checks.positive(
+            "the NTK base theta * factor ** (d / (d - 2))", theta * self.factor ** (rotary_dim / (rotary_dim - 2))
+        )
+        return _base_frequencies(rotary_dim, base), 1.0
 
 
 @register
@@ -383,12 +392,11 @@ class YaRN(Scaling):
                 self._set(name, _checks.positive(name, getattr(self, name)))
         for name in ("mscale", "mscale_all_dim"):
             if getattr(self, name) is not None:
-                self._set(name, _checks.number(name, getattr(self, name)))
+                self._set(name, _checks.non_negative(name, getattr(self, name)))
         self._set("truncate", _checks.boolean("truncate", self.truncate))
         beta_fast, beta_slow = self.beta_fast or 32.0, self.beta_slow or 1.0
         if beta_fast < beta_slow:
             raise ValueError(f"YaRN needs beta_fast >= beta_slow, got beta_fast={beta_fast}, beta_slow={beta_slow}.")
-        _checks.positive("attention factor", self._attention_factor())
 
     @classmethod
     def _hf_derived(cls, params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -402,8 +410,7 @@ class YaRN(Scaling):
         return _yarn_mscale(self.factor)
 
     def _frequencies(self, rotary_dim: int, theta: float, length: ArrayLike | None) -> Frequencies:
-        if theta <= 1:
-            raise ValueError(f"YaRN needs theta > 1 (its ramp divides by log(theta)), got theta={theta!r}.")
+        _checks.number("theta", theta, above=1.0, why=" for YaRN (its ramp is placed by log(theta))")
         factor, original = self.factor, self.original_max_position_embeddings
         beta_fast = self.beta_fast or 32.0  # Hugging Face treats a missing or null beta as the paper's default
         beta_slow = self.beta_slow or 1.0
@@ -519,9 +526,10 @@ class LongRoPE(Scaling):
 
     def __post_init__(self) -> None:
         # Tuples keep the rule hashable when a config hands over lists.
-        pairs = len(self.short_factor) if hasattr(self.short_factor, "__len__") else 0
-        self._set("short_factor", _checks.positive_numbers("short_factor", self.short_factor, length=pairs))
-        self._set("long_factor", _checks.positive_numbers("long_factor", self.long_factor, length=pairs))
+        self._set("short_factor", _checks.positive_numbers("short_factor", self.short_factor))
+        self._set(
+            "long_factor", _checks.positive_numbers("long_factor", self.long_factor, length=len(self.short_factor))
+        )
         self._set(
             "original_max_position_embeddings",
             _checks.positive_int("original_max_position_embeddings", self.original_max_position_embeddings),
@@ -529,6 +537,14 @@ class LongRoPE(Scaling):
         self._set("factor", _checks.at_least_one("factor", self.factor))
         if self.attention_factor is not None:
             self._set("attention_factor", _checks.positive("attention_factor", self.attention_factor))
+        elif self.factor > 1:
+            _checks.integer(
+                "original_max_position_embeddings",
+                self.original_max_position_embeddings,
+                minimum=2,
+                why=" for LongRoPE's default attention factor sqrt(1 + ln(factor) / ln(original)); pass "
+                "attention_factor= to set it yourself",
+            )
 
     @classmethod
     def _hf_derived(cls, params: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Hugging Face interoperability: ``config.json`` -> :class:`~rope_jax.RoPE`, and Q/K weight layouts.
+"""Hugging Face interoperability: ``config.json`` -> :class:`~rope_jax.RoPE` for every layer.
 
 :func:`from_hf_config` reads RoPE settings wherever Hugging Face reads them: the legacy form (``rope_theta`` +
 ``rope_scaling`` with ``type`` or ``rope_type``), the current form (``rope_parameters``, possibly nested per
@@ -6,9 +6,8 @@ layer type as in Gemma 3/4), GPT-NeoX's ``rotary_emb_base`` / ``rotary_pct``, GP
 DeepSeek's ``qk_rope_head_dim`` / ``rope_interleave``, Phi-3's top-level ``original_max_position_embeddings``
 and legacy ``"su"`` type, and multimodal configs' ``text_config``.
 
-Meta's original LLaMA checkpoints rotate interleaved pairs; Hugging Face's conversion permutes the rows of the
-q/k projections so the half-split ``rotate_half`` gives the same attention scores.
-:func:`interleaved_to_half_split` and :func:`half_split_to_interleaved` do (and undo) that permutation.
+The weights (and the q/k permutation between Meta's interleaved and Hugging Face's half-split pairs) are in
+:mod:`rope_jax.hf_weights`.
 """
 
 from __future__ import annotations
@@ -22,10 +21,6 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from rope_jax import _checks
 from rope_jax.frequencies import NTK, SCALING_RULES, Scaling
 from rope_jax.nd import RoPENd
@@ -35,8 +30,6 @@ __all__ = [
     "MODEL_TYPES",
     "SUPPORTED_ROPE_TYPES",
     "from_hf_config",
-    "half_split_to_interleaved",
-    "interleaved_to_half_split",
     "layer_ropes",
 ]
 
@@ -674,51 +667,3 @@ def rope_layer_types(config: Mapping[str, Any] | str | os.PathLike) -> list[str 
 
 
 # ------------------------------------------------------------------------------------ weight layouts
-
-
-def _permute_heads(weight, num_heads: int, head_dim: int, rotary_dim: int | None, axis: int, to_half_split: bool):
-    xp = jnp if isinstance(weight, jax.Array) else np
-    weight = xp.asarray(weight)
-    rotary_dim = head_dim if rotary_dim is None else rotary_dim
-    if rotary_dim % 2 or not 0 < rotary_dim <= head_dim:
-        raise ValueError(f"rotary_dim must be even and in (0, head_dim={head_dim}], got {rotary_dim}.")
-    if weight.shape[axis] != num_heads * head_dim:
-        raise ValueError(
-            f"axis {axis} of the weight has size {weight.shape[axis]}, expected num_heads * head_dim = "
-            f"{num_heads} * {head_dim} = {num_heads * head_dim} (weight shape {weight.shape})."
-        )
-    moved = xp.moveaxis(weight, axis, -1)
-    heads = moved.reshape(*moved.shape[:-1], num_heads, head_dim)
-    rot, rest = heads[..., :rotary_dim], heads[..., rotary_dim:]
-    if to_half_split:  # (p0a, p0b, p1a, p1b, ...) -> (p0a, p1a, ..., p0b, p1b, ...)
-        rot = rot.reshape(*rot.shape[:-1], rotary_dim // 2, 2).swapaxes(-1, -2)
-    else:
-        rot = rot.reshape(*rot.shape[:-1], 2, rotary_dim // 2).swapaxes(-1, -2)
-    rot = rot.reshape(*rot.shape[:-2], rotary_dim)
-    heads = xp.concatenate([rot, rest], axis=-1)
-    return xp.moveaxis(heads.reshape(moved.shape), -1, axis)
-
-
-def interleaved_to_half_split(weight, *, num_heads: int, head_dim: int, rotary_dim: int | None = None, axis: int = -1):
-    """Permute q/k projection outputs from interleaved pairs to half-split pairs (Meta -> Hugging Face).
-
-    With the permuted weight, half-split RoPE (``interleaved=False``) produces the same attention scores as
-    interleaved RoPE with the original weight. Works on NumPy or JAX arrays.
-
-    Args:
-        weight: A projection kernel or bias whose ``axis`` has ``num_heads * head_dim`` entries: a Flax kernel
-            ``[in, N * H]`` (``axis=-1``), a PyTorch weight ``[N * H, in]`` (``axis=0``), or a bias.
-        num_heads: Heads in that projection (``num_key_value_heads`` for k).
-        head_dim: Features per head.
-        rotary_dim: Rotated features per head (partial rotary); the others keep their place.
-        axis: The output-feature axis.
-
-    Returns:
-        The permuted array, same shape and type.
-    """
-    return _permute_heads(weight, num_heads, head_dim, rotary_dim, axis, to_half_split=True)
-
-
-def half_split_to_interleaved(weight, *, num_heads: int, head_dim: int, rotary_dim: int | None = None, axis: int = -1):
-    """Inverse of :func:`interleaved_to_half_split` (Hugging Face -> Meta layout)."""
-    return _permute_heads(weight, num_heads, head_dim, rotary_dim, axis, to_half_split=False)

@@ -30,12 +30,18 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
-from rope_jax.hf import interleaved_to_half_split
 
 if TYPE_CHECKING:
     from rope_jax.nn import RoPEAttention
 
-__all__ = ["attention_params", "attention_params_from_state_dict", "load_attention_params", "split_fused_qkv"]
+__all__ = [
+    "attention_params",
+    "attention_params_from_state_dict",
+    "half_split_to_interleaved",
+    "interleaved_to_half_split",
+    "load_attention_params",
+    "split_fused_qkv",
+]
 
 Array = np.ndarray | jax.Array
 Params = dict[str, dict[str, Array]]
@@ -67,6 +73,109 @@ def _check_rows(array: Array, name: str, rows: int, what: str) -> None:
             f"{name} must have {rows} rows ({what}) on axis 0, as a PyTorch weight [out, in] or a bias [out]; "
             f"got shape {tuple(array.shape)}."
         )
+
+
+# -------------------------------------------------------------------- q/k features between the two pair layouts
+
+
+def _output_axis(array: Array, size: int, axis: int | None, what: str) -> int:
+    """The axis holding the ``size`` q/k output features: ``axis``, checked; by default the last one, refused when
+    another axis has the same size (a PyTorch weight ``[out, in]`` with ``in == out`` would be permuted along its
+    input features without any error)."""
+    shape = tuple(array.shape)
+    if axis is not None:
+        axis = _checks.integer("axis", axis)
+        if not -array.ndim <= axis < array.ndim:
+            raise ValueError(f"axis {axis} is out of range for a weight of shape {shape}.")
+        if shape[axis] != size:
+            raise ValueError(
+                f"axis {axis} of the weight has size {shape[axis]}, expected num_heads * head_dim = {what} = {size} "
+                f"(weight shape {shape})."
+            )
+        return axis
+    matches = [a for a, n in enumerate(shape) if n == size]
+    layouts = (
+        "axis=0 for a PyTorch weight [out, in] (Meta's and Hugging Face's checkpoints), axis=-1 for a Flax kernel "
+        "[in, out], a bias or activations [..., N * H]"
+    )
+    if array.ndim == 0 or shape[-1] != size:
+        found = f"axis {matches[0]} has" if len(matches) == 1 else f"axes {matches} have" if matches else "no axis has"
+        raise ValueError(
+            f"the last axis of the weight (shape {shape}) has size {shape[-1] if array.ndim else None}, expected "
+            f"num_heads * head_dim = {what} = {size}; {found} that size. Pass the axis of the output features: "
+            f"{layouts}."
+        )
+    if len(matches) > 1:
+        raise ValueError(
+            f"axes {matches} of the weight (shape {shape}) all have num_heads * head_dim = {what} = {size} entries, "
+            f"so the axis of the q/k output features is ambiguous; pass it: {layouts}."
+        )
+    return array.ndim - 1
+
+
+def _permute_heads(
+    weight: ArrayLike, num_heads: int, head_dim: int, rotary_dim: int | None, axis: int | None, to_half_split: bool
+) -> Array:
+    array = _array(weight, "weight")
+    num_heads = _checks.positive_int("num_heads", num_heads)
+    head_dim = _checks.positive_int("head_dim", head_dim)
+    rotary_dim = _checks.rotary_dim(rotary_dim, head_dim)
+    axis = _output_axis(array, num_heads * head_dim, axis, f"{num_heads} * {head_dim}")
+    xp = _xp(array)
+    moved = xp.moveaxis(array, axis, -1)
+    heads = moved.reshape(*moved.shape[:-1], num_heads, head_dim)
+    rot, rest = heads[..., :rotary_dim], heads[..., rotary_dim:]
+    if to_half_split:  # (p0a, p0b, p1a, p1b, ...) -> (p0a, p1a, ..., p0b, p1b, ...)
+        rot = rot.reshape(*rot.shape[:-1], rotary_dim // 2, 2).swapaxes(-1, -2)
+    else:
+        rot = rot.reshape(*rot.shape[:-1], 2, rotary_dim // 2).swapaxes(-1, -2)
+    rot = rot.reshape(*rot.shape[:-2], rotary_dim)
+    heads = xp.concatenate([rot, rest], axis=-1)
+    return xp.moveaxis(heads.reshape(moved.shape), -1, axis)
+
+
+def interleaved_to_half_split(
+    weight: ArrayLike, *, num_heads: int, head_dim: int, rotary_dim: int | None = None, axis: int | None = None
+) -> Array:
+    """Permute q/k projection outputs from interleaved pairs to half-split pairs (Meta -> Hugging Face).
+
+    With the permuted weight, half-split RoPE (``interleaved=False``) produces the same attention scores as
+    interleaved RoPE with the original weight. Works on NumPy or JAX arrays.
+
+    Args:
+        weight: A floating array with an axis of ``num_heads * head_dim`` output features: a PyTorch weight
+            ``[N * H, in]`` (Meta's and Hugging Face's checkpoints: ``axis=0``), a Flax kernel ``[in, N * H]``,
+            a bias ``[N * H]`` or activations ``[..., N * H]`` (the last axis).
+        num_heads: Heads in that projection (``num_key_value_heads`` for k).
+        head_dim: Features per head.
+        rotary_dim: Rotated features per head (partial rotary); the others keep their place.
+        axis: The output-feature axis. Default: the last axis, and only when no other axis has the same size:
+            a square PyTorch weight ``[out, in]`` must say ``axis=0`` (its last axis is the input features).
+
+    Returns:
+        The permuted array, same shape and type.
+
+    Raises:
+        TypeError: ``weight`` not a floating array, a size or ``axis`` not an int.
+        ValueError: no such axis, an axis of the wrong size, or an ambiguous default (pass ``axis``).
+
+    Example:
+        >>> import numpy as np
+        >>> w = np.arange(8.0)[:, None] * np.ones((1, 8))   # PyTorch [out, in], 2 heads of 4, in = out = 8
+        >>> interleaved_to_half_split(w, num_heads=2, head_dim=4, axis=0)[:, 0].tolist()
+        [0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0]
+    """
+    return _permute_heads(weight, num_heads, head_dim, rotary_dim, axis, to_half_split=True)
+
+
+def half_split_to_interleaved(
+    weight: ArrayLike, *, num_heads: int, head_dim: int, rotary_dim: int | None = None, axis: int | None = None
+) -> Array:
+    """Inverse of :func:`interleaved_to_half_split` (Hugging Face -> Meta layout); the same arguments."""
+    return _permute_heads(weight, num_heads, head_dim, rotary_dim, axis, to_half_split=False)
+
+
+# ----------------------------------------------------------------------------------- Hugging Face attention
 
 
 def split_fused_qkv(

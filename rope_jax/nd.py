@@ -176,10 +176,11 @@ def mrope_frequencies(inv_freq: ArrayLike, sections: Sequence[int], *, interleav
     Returns:
         float32 ``[len(sections), P]`` with one non-zero per column.
     """
-    inv_freq = np.asarray(inv_freq, np.float32)
+    inv_freq = np.asarray(_checks.frequencies("inv_freq", inv_freq, ndims=(1,)), np.float32)
     pairs = inv_freq.shape[-1]
-    sections = [int(s) for s in sections]
-    if sum(sections) != pairs or any(s < 0 for s in sections):
+    sections = list(_checks.integers("sections", sections, minimum=0))
+    interleaved = _checks.boolean("interleaved", interleaved)
+    if sum(sections) != pairs:
         raise ValueError(
             f"mrope_section {sections} must be non-negative and sum to the number of pairs {pairs} "
             f"(rotary_dim // 2); it sums to {sum(sections)}."
@@ -209,9 +210,14 @@ def mixed_frequencies(
     Returns:
         float32 ``[num_heads, num_axes, rotary_dim // 2]``.
     """
+    if not (
+        isinstance(key, jax.Array) and (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) or key.shape[-1:] == (2,))
+    ):
+        raise TypeError(f"key must be a JAX PRNG key such as jax.random.key(0), got {_checks.describe(key)}.")
     rotary_dim = _checks.even_int("rotary_dim", rotary_dim, minimum=4)
     num_heads = _checks.positive_int("num_heads", num_heads)
     num_axes = _checks.positive_int("num_axes", num_axes)
+    theta = _checks.positive("theta", theta)
     pairs = rotary_dim // 2
     if pairs % 2:
         raise ValueError(f"RoPE-Mixed needs an even number of pairs, got rotary_dim {rotary_dim}.")
@@ -257,10 +263,15 @@ def nd_angles(coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False) -> 
         ``[..., T, P]`` (shared) or ``[..., T, N, P]`` (per head) float32. The sum runs in float32 elementwise
         (no matmul precision modes), so a matrix with one non-zero per pair reproduces 1D rounding exactly.
     """
-    coords = jnp.asarray(coords)
-    freqs = jnp.asarray(freqs, jnp.float32)
+    freqs = jnp.asarray(_checks.frequencies("freqs", freqs, ndims=(2, 3)), jnp.float32)
     num_axes = freqs.shape[-2]
-    if precise:
+    coords = _checks.array("coords", coords, min_ndim=1)
+    if coords.shape[-1] != num_axes:
+        raise ValueError(
+            f"coords must have shape [..., T, A] with A = {num_axes} axes (freqs shape {freqs.shape}), got shape "
+            f"{coords.shape}."
+        )
+    if _checks.boolean("precise", precise):
         if freqs.ndim != 2:
             raise ValueError("precise angles support shared [A, P] frequencies, not per-head ones.")
         total = _total(rope_angles(coords[..., a], freqs[a], precise=True) for a in range(num_axes))
@@ -271,23 +282,22 @@ def nd_angles(coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False) -> 
     return _total(values[..., a, None] * freqs[a] for a in range(num_axes))
 
 
-def _check_nd(x: ArrayLike, coords: ArrayLike, freqs: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
-    x = _checks.rotary_input(x)
-    coords = jnp.asarray(coords)
-    freqs = jnp.asarray(freqs)
-    if freqs.ndim not in (2, 3):
-        raise ValueError(f"freqs must be [A, P] or per-head [N, A, P], got shape {freqs.shape}.")
-    if coords.ndim < 2 or coords.shape[-1] != freqs.shape[-2]:
+def _check_nd(x: jax.Array, coords: ArrayLike, freqs: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """``coords [..., T, A]`` and ``freqs [A, P]`` / ``[N, A, P]`` that fit ``x [..., T, N, H]``."""
+    freqs = _checks.frequencies("freqs", freqs, ndims=(2, 3))
+    coords = _checks.array("coords", coords)
+    num_axes, length = freqs.shape[-2], x.shape[-3]
+    if coords.ndim < 2 or coords.shape[-2:] != (length, num_axes):
         raise ValueError(
-            f"coords must have shape [..., T, A] with A = {freqs.shape[-2]} axes (freqs shape {freqs.shape}), "
-            f"got shape {coords.shape}."
+            f"coords must have shape [..., T, A] with T = x.shape[-3] = {length} and A = {num_axes} axes (freqs "
+            f"shape {freqs.shape}), got shape {coords.shape} for x of shape {x.shape}."
         )
-    _checks.positions_for(coords[..., 0], x.shape, name="coords")
+    _checks.leading_dims_fit("coords", coords.shape, x.shape, trailing=2)
     if freqs.ndim == 3 and freqs.shape[0] != x.shape[-2]:
         raise ValueError(f"per-head freqs have {freqs.shape[0]} heads but x has {x.shape[-2]} (x shape {x.shape}).")
     if 2 * freqs.shape[-1] > x.shape[-1]:
         raise ValueError(f"freqs rotate {2 * freqs.shape[-1]} features but x has head dim {x.shape[-1]}.")
-    return x, coords, freqs
+    return coords, jnp.asarray(freqs, jnp.float32)
 
 
 def apply_rope_nd(
@@ -317,16 +327,26 @@ def apply_rope_nd(
 
     Returns:
         Same shape and dtype as ``x``.
+
+    Raises:
+        TypeError, ValueError: as :class:`RoPENd` and :func:`rope_jax.apply_rope` for the same arguments.
     """
+    x = _checks.rotary_input(x)
+    theta = _checks.positive("theta", theta)
+    interleaved = _checks.boolean("interleaved", interleaved)
+    attention_scaling = _checks.positive("attention_scaling", attention_scaling)
+    precise_angles = _checks.boolean("precise_angles", precise_angles)
     if freqs is None:
-        head_dim, num_axes = jnp.shape(x)[-1], jnp.shape(coords)[-1]
+        coords = _checks.array("coords", coords, min_ndim=2)
         if rotary_dim is None:
-            rotary_dim = axial_rotary_dim(head_dim, num_axes)
-        rotary_dim = _checks.rotary_dim(rotary_dim, head_dim)
-        freqs = axial_frequencies(rotary_dim, num_axes, theta=theta)
-    elif rotary_dim is not None and 2 * jnp.shape(freqs)[-1] != rotary_dim:
-        raise ValueError(f"rotary_dim {rotary_dim} disagrees with freqs of {jnp.shape(freqs)[-1]} pairs.")
-    x, coords, freqs = _check_nd(x, coords, freqs)
+            rotary_dim = axial_rotary_dim(x.shape[-1], coords.shape[-1])
+        rotary_dim = _checks.rotary_dim(rotary_dim, x.shape[-1])
+        freqs = axial_frequencies(rotary_dim, coords.shape[-1], theta=theta)
+    else:
+        freqs = _checks.frequencies("freqs", freqs, ndims=(2, 3))
+        if rotary_dim is not None and 2 * freqs.shape[-1] != _checks.rotary_dim(rotary_dim, x.shape[-1]):
+            raise ValueError(f"rotary_dim {rotary_dim} disagrees with freqs of {freqs.shape[-1]} pairs.")
+    coords, freqs = _check_nd(x, coords, freqs)
     cos, sin = scaled_cos_sin(nd_angles(coords, freqs, precise=precise_angles), attention_scaling)
     return rotate(x, cos, sin, interleaved=interleaved, per_head=freqs.ndim == 3)
 
@@ -339,9 +359,11 @@ class RoPENd:
     Call it with coordinates ``[..., T, A]``; 1D positions ``[..., T]`` are used on every axis (t = h = w), so
     M-RoPE on pure text is exactly 1D RoPE.
 
+    Every field after ``freqs`` is keyword-only.
+
     Attributes:
         head_dim: Features per head.
-        freqs: ``A`` rows of ``P`` float32 frequencies (tuples, so the object is hashable).
+        freqs: ``A`` rows of ``P`` float32 frequencies (tuples, so the object is hashable), finite.
         interleaved: Pair layout.
         attention_scaling: Factor on cos and sin.
         precise_angles: Exact angle reduction.
@@ -354,6 +376,7 @@ class RoPENd:
 
     head_dim: int
     freqs: Sequence[Sequence[float]] | np.ndarray
+    _: dataclasses.KW_ONLY
     interleaved: bool = False
     attention_scaling: float = 1.0
     precise_angles: bool = False
@@ -362,13 +385,21 @@ class RoPENd:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_dim", _checks.positive_int("head_dim", self.head_dim))
-        freqs = np.asarray(self.freqs, np.float32)
-        if freqs.ndim != 2:
-            raise ValueError(f"freqs must be a [A, P] matrix, got shape {freqs.shape}.")
+        if isinstance(self.freqs, jax.Array):
+            raise TypeError(
+                "freqs must be NumPy data or nested sequences (RoPENd is static and hashable), got a "
+                "jax.Array; pass np.asarray(freqs), or use apply_rope_nd for learned frequencies."
+            )
+        freqs = np.asarray(_checks.frequencies("freqs", self.freqs, ndims=(2,)))
+        if 0 in freqs.shape:
+            raise ValueError(f"freqs must have at least one axis and one pair, got shape {freqs.shape}.")
         object.__setattr__(self, "freqs", tuple(tuple(float(v) for v in row) for row in freqs))
         if 2 * freqs.shape[1] > self.head_dim:
             raise ValueError(f"freqs rotate {2 * freqs.shape[1]} features but head_dim is {self.head_dim}.")
+        object.__setattr__(self, "interleaved", _checks.boolean("interleaved", self.interleaved))
         object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
+        object.__setattr__(self, "precise_angles", _checks.boolean("precise_angles", self.precise_angles))
+        object.__setattr__(self, "name", _checks.string("name", self.name))
         blocks = _checks.positive_int("blocks", self.blocks)
         if self.head_dim % blocks or freqs.shape[1] % blocks:
             raise ValueError(
@@ -407,6 +438,7 @@ class RoPENd:
     ) -> RoPENd:
         """Axial RoPE over ``num_axes`` (2: rows/columns, 3: t/h/w video); ``rotary_dim`` defaults to
         :func:`axial_rotary_dim`."""
+        head_dim = _checks.positive_int("head_dim", head_dim)
         if rotary_dim is None:
             rotary_dim = axial_rotary_dim(head_dim, num_axes)
         rotary_dim = _checks.rotary_dim(rotary_dim, head_dim)
@@ -421,6 +453,9 @@ class RoPENd:
     @classmethod
     def mrope(cls, rope: RoPE, sections: Sequence[int], *, interleaved_axes: bool = False) -> RoPENd:
         """M-RoPE from a 1D :class:`~rope_jax.RoPE` (its frequencies, scaling and pair layout) and sections."""
+        if not isinstance(rope, RoPE):
+            raise TypeError(f"rope must be a rope_jax.RoPE, got {_checks.describe(rope)}.")
+        interleaved_axes = _checks.boolean("interleaved_axes", interleaved_axes)
         if rope.scaling.length_dependent:
             raise ValueError(f"M-RoPE with a length-dependent rule ({rope.rope_type}) is not supported.")
         freqs = mrope_frequencies(rope.inv_freq, sections, interleaved=interleaved_axes)
@@ -433,12 +468,27 @@ class RoPENd:
             name="mrope-interleaved" if interleaved_axes else "mrope",
         )
 
-    def _coords(self, coords: ArrayLike, length: int | None = None) -> jax.Array:
-        """``[..., T, A]`` as given, or 1D positions ``[..., T]`` repeated on every axis (t = h = w)."""
-        coords = jnp.asarray(coords)
+    def _coords(self, coords: ArrayLike, x_shape: tuple[int, ...] | None = None) -> jax.Array:
+        """``[..., T, A]`` as given, or 1D positions ``[..., T]`` repeated on every axis (t = h = w).
+
+        With ``x_shape`` the two readings are told apart by shape, and a shape that fits neither is refused;
+        without it, a last axis of size A is read as coordinates.
+        """
+        coords = _checks.array("coords", coords, min_ndim=1)
         is_nd = coords.ndim >= 2 and coords.shape[-1] == self.num_axes
-        if length is not None:  # the caller knows T: [..., T, A] must have T at -2
+        if x_shape is not None:  # the caller knows T: [..., T, A] must have T at -2
+            length, batch = x_shape[-3], x_shape[:-3]
             is_nd = is_nd and coords.shape[-2] == length
+            try:
+                positions_fit = coords.shape[-1] == length and np.broadcast_shapes(coords.shape[:-1], batch) == batch
+            except ValueError:
+                positions_fit = False
+            if not (is_nd or positions_fit):
+                raise ValueError(
+                    f"coords of shape {coords.shape} fit neither [..., T, A] coordinates with T = x.shape[-3] = "
+                    f"{length} and A = {self.num_axes} axes nor 1D positions [..., T] whose leading dims broadcast to "
+                    f"x's batch dims {batch} (x shape {x_shape})."
+                )
         return coords if is_nd else jnp.repeat(coords[..., None], self.num_axes, axis=-1)
 
     def cos_sin(self, coords: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -454,7 +504,7 @@ class RoPENd:
         """Rotate ``x [..., T, N, head_dim]`` at ``coords [..., T, A]`` (or 1D positions ``[..., T]``)."""
         x = _checks.rotary_input(x)
         _checks.head_dim_matches(x, self.head_dim)
-        x, coords, _ = _check_nd(x, self._coords(coords, length=x.shape[-3]), self.frequency_matrix)
+        coords, _ = _check_nd(x, self._coords(coords, x.shape), self.frequency_matrix)
         cos, sin = self.cos_sin(coords)
         if self.blocks == 1:
             return rotate(x, cos, sin, interleaved=self.interleaved)

@@ -36,25 +36,34 @@ def positions_from_mask(mask: ArrayLike) -> jax.Array:
     """Positions for a (left-)padded batch: ``cumsum(mask) - 1`` over real tokens, 0 on padding.
 
     Args:
-        mask: ``[B, T]`` 1/True for real tokens.
+        mask: ``[B, T]`` (or ``[..., T]``) bool or numeric: True / non-zero for real tokens.
 
     Returns:
         int32 ``[B, T]``: the first real token of every row is at position 0, whatever padding precedes it.
     """
-    mask = jnp.asarray(mask).astype(jnp.int32)
+    mask = _mask("mask", mask).astype(jnp.int32)
     return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0) * mask
+
+
+def _mask(name: str, mask: ArrayLike) -> jax.Array:
+    """A bool mask ``[..., T]``; numeric masks (Hugging Face's 0/1 ``attention_mask``) count non-zero as True."""
+    mask = _checks.array(name, mask, kinds="mask")
+    if mask.ndim < 1:
+        raise ValueError(f"{name} must have at least 1 dim [..., T], got shape {mask.shape}.")
+    return mask if mask.dtype == jnp.bool_ else mask != 0
 
 
 def positions_from_segments(segment_ids: ArrayLike) -> jax.Array:
     """Positions for packed sequences: they restart at 0 where the segment id changes.
 
     Args:
-        segment_ids: ``[B, T]`` integer ids; consecutive tokens with the same id form one sequence.
+        segment_ids: ``[B, T]`` (or ``[..., T]``) integer ids; consecutive tokens with the same id form one
+            sequence.
 
     Returns:
         int32 ``[B, T]``.
     """
-    segment_ids = jnp.asarray(segment_ids)
+    segment_ids = _checks.array("segment_ids", segment_ids, kinds="int", min_ndim=1)
     index = jnp.arange(segment_ids.shape[-1], dtype=jnp.int32)
     starts = jnp.concatenate(
         [jnp.ones_like(segment_ids[..., :1], dtype=bool), segment_ids[..., 1:] != segment_ids[..., :-1]], axis=-1
@@ -97,22 +106,34 @@ def attention_mask(
 
     Returns:
         The mask, or None when nothing is masked.
+
+    Raises:
+        TypeError: a length or window not an int, ``causal`` not a bool, masks or ids of the wrong dtype.
+        ValueError: shapes that do not match ``query_length`` / ``key_length``, one of the segment ids without
+            the other, a window without ``causal``.
     """
+    query_length = _checks.integer("query_length", query_length, minimum=0)
+    key_length = _checks.integer("key_length", key_length, minimum=0)
+    causal = _checks.boolean("causal", causal)
     if sliding_window is not None:
         sliding_window = _checks.positive_int("sliding_window", sliding_window)
         if not causal:
             raise ValueError("sliding_window restricts a query to its last keys; it needs causal=True.")
+    if (query_segments is None) != (key_segments is None):
+        raise ValueError("query_segments and key_segments come together (attention stays within a segment); got one.")
     if (query_positions is None) != (key_positions is None):
         raise ValueError("query_positions and key_positions come together: pass both or neither.")
     masks = []
     if causal:
         if query_positions is None:
-            offset = jnp.asarray(query_offset)
-            index_dtype = offset.dtype if jnp.issubdtype(offset.dtype, jnp.integer) else jnp.int32
-            queries = offset.astype(index_dtype)[..., None] + jnp.arange(query_length, dtype=index_dtype)
-            keys = jnp.arange(key_length, dtype=index_dtype)
+            offset = _checks.array("query_offset", query_offset, kinds="int")
+            if offset.ndim > 1:
+                raise ValueError(f"query_offset must be a scalar or [B], got shape {offset.shape}.")
+            queries = offset[..., None] + jnp.arange(query_length, dtype=offset.dtype)
+            keys = jnp.arange(key_length, dtype=offset.dtype)
         else:
-            queries, keys = jnp.asarray(query_positions), jnp.asarray(key_positions)
+            queries = _checks.array("query_positions", query_positions, kinds="int", min_ndim=1)
+            keys = _checks.array("key_positions", key_positions, kinds="int", min_ndim=1)
             if queries.shape[-1] != query_length or keys.shape[-1] != key_length:
                 raise ValueError(
                     f"query_positions / key_positions must end in T = {query_length} / S = {key_length}, got "
@@ -124,9 +145,19 @@ def attention_mask(
             allowed = allowed & (keys > queries[..., :, None] - sliding_window)
         masks.append(allowed.reshape((-1, 1, query_length, key_length)))
     if key_mask is not None:
-        masks.append(jnp.asarray(key_mask, bool)[:, None, None, :])
+        key_mask = _mask("key_mask", key_mask)
+        if key_mask.shape[-1:] != (key_length,) or key_mask.ndim != 2:
+            raise ValueError(f"key_mask must have shape [B, S] with S = {key_length}, got {key_mask.shape}.")
+        masks.append(key_mask[:, None, None, :])
     if query_segments is not None:
-        same = jnp.asarray(query_segments)[:, :, None] == jnp.asarray(key_segments)[:, None, :]
+        query_segments = _checks.array("query_segments", query_segments, kinds="int", ndim=2)
+        key_segments = _checks.array("key_segments", key_segments, kinds="int", ndim=2)
+        if query_segments.shape[-1] != query_length or key_segments.shape[-1] != key_length:
+            raise ValueError(
+                f"query_segments must be [B, T] with T = {query_length} and key_segments [B, S] with S = "
+                f"{key_length}; got shapes {query_segments.shape} and {key_segments.shape}."
+            )
+        same = query_segments[:, :, None] == key_segments[:, None, :]
         masks.append(same[:, None])
     if not masks:
         return None
@@ -211,11 +242,12 @@ def patch_grid_coords(
     Prefix tokens (CLS, registers) come first and get coordinate 0 on both axes, so they are left unrotated
     (the rotation at the origin is the identity; patch (0, 0) is unrotated too, as in any RoPE).
 
-    Resolution change: for a model trained on ``train_grid`` and run on a different grid, ``"extrapolate"``
-    keeps integer patch indices (new rows/columns get unseen positions); ``"interpolate"`` rescales them so the
-    grid spans the training range (fractional positions) with timm's EVA-02 arithmetic, ``(i / new) * train``
-    in float32, bit for bit; ``"scale"`` multiplies by the float32 ratio instead, ``i * (train / new)`` (SAM3's
-    rounding, and what ``"interpolate"`` computed before it followed timm: the two differ by an ulp or so).
+    Resolution change: for a model trained on ``train_grid`` (two positive ints: rows, columns) and run on a
+    different grid, ``"extrapolate"`` keeps integer patch indices (new rows/columns get unseen positions);
+    ``"interpolate"`` rescales them so the grid spans the training range (fractional positions) with timm's
+    EVA-02 arithmetic, ``(i / new) * train`` in float32, bit for bit; ``"scale"`` multiplies by the float32
+    ratio instead, ``i * (train / new)`` (SAM3's rounding, and what ``"interpolate"`` computed before it followed
+    timm: the two differ by an ulp or so).
 
     Returns:
         float32 ``[num_prefix_tokens + height * width, 2]``.
@@ -224,16 +256,17 @@ def patch_grid_coords(
     width = _checks.positive_int("width", width)
     num_prefix_tokens = _checks.integer("num_prefix_tokens", num_prefix_tokens, minimum=0)
     _checks.one_of("resolution", resolution, ("extrapolate", "interpolate", "scale"))
+    train = None if train_grid is None else _checks.integers("train_grid", train_grid, length=2, minimum=1)
     rows, cols = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
     if resolution != "extrapolate":
-        if train_grid is None:
+        if train is None:
             raise ValueError(f"resolution={resolution!r} needs train_grid=(height, width) of the training grid.")
         if resolution == "interpolate":  # timm: arange(n) / n * ref
-            rows = rows / np.float32(height) * np.float32(train_grid[0])
-            cols = cols / np.float32(width) * np.float32(train_grid[1])
+            rows = rows / np.float32(height) * np.float32(train[0])
+            cols = cols / np.float32(width) * np.float32(train[1])
         else:
-            rows = rows * np.float32(train_grid[0] / height)
-            cols = cols * np.float32(train_grid[1] / width)
+            rows = rows * np.float32(train[0] / height)
+            cols = cols * np.float32(train[1] / width)
     coords = np.stack([rows.ravel(), cols.ravel()], axis=-1)
     return np.concatenate([np.zeros((num_prefix_tokens, 2), np.float32), coords])
 
@@ -266,18 +299,21 @@ def mrope_positions(segments: Sequence[tuple[str, Any]], *, spatial_merge_size: 
 
     Args:
         segments: ``("text", n_tokens)``, ``("image", (t, h, w))`` or ``("video", (t, h, w))`` in sequence order;
-            grids are in patches before merging, as ``image_grid_thw`` / ``video_grid_thw``.
+            ``n_tokens`` an int >= 0, grids three positive ints in patches before merging, as ``image_grid_thw`` /
+            ``video_grid_thw``.
         spatial_merge_size: The vision tower's patch merge size (2 for Qwen2-VL).
     """
     spatial_merge_size = _checks.positive_int("spatial_merge_size", spatial_merge_size)
     blocks, start = [], 0
-    for kind, value in segments:
+    for i, segment in enumerate(_checks.sequence("segments", segments, what="(kind, value) pairs")):
+        kind, value = _checks.sequence(f"segments[{i}]", segment, length=2, what="(kind, value) pairs")
+        kind = _checks.one_of(f"segments[{i}] kind", kind, ("text", "image", "video"))
         if kind == "text":
-            n = int(value)
+            n = _checks.integer(f"segments[{i}] token count", value, minimum=0)
             blocks.append(np.repeat((start + np.arange(n))[:, None], 3, axis=1))
             start += n
-        elif kind in ("image", "video"):
-            t, h, w = (int(v) for v in value)
+        else:
+            t, h, w = _checks.integers(f"segments[{i}] grid (t, h, w)", value, length=3, minimum=1)
             if h % spatial_merge_size or w % spatial_merge_size:
                 raise ValueError(
                     f"{kind} grid {(t, h, w)} is not divisible by spatial_merge_size {spatial_merge_size}."
@@ -285,8 +321,6 @@ def mrope_positions(segments: Sequence[tuple[str, Any]], *, spatial_merge_size: 
             grid = video_coords(t, h // spatial_merge_size, w // spatial_merge_size)
             blocks.append(grid + start)
             start += max(h, w) // spatial_merge_size
-        else:
-            raise ValueError(f"segment kind must be 'text', 'image' or 'video', got {kind!r}.")
     return np.concatenate(blocks).astype(np.int32) if blocks else np.zeros((0, 3), np.int32)
 
 

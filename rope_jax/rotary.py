@@ -35,18 +35,24 @@ def rope_angles(positions: ArrayLike, inv_freq: ArrayLike, *, precise: bool = Fa
 
     Args:
         positions: ``[..., T]`` integer or float positions.
-        inv_freq: ``[P]`` float32 frequencies (radians per position).
+        inv_freq: ``[P]`` frequencies (radians per position), used as float32.
         precise: If False (default), ``positions.astype(float32) * inv_freq`` - the same float32 rounding as
             PyTorch/Hugging Face, whose error grows with the angle (~0.03 rad at position 1e6, ~0.5 rad at
-            1.6e7). If True, the exact product reduced modulo 2 pi (error < 1e-6 rad up to 2**31), in float32
-            and uint32 arithmetic only.
+            1.6e7). If True, the exact product reduced modulo 2 pi, in float32 and uint32 arithmetic only: error
+            below 1e-6 rad for ``|position| < 2**36``, any integer or float dtype; beyond, it grows in proportion
+            to the position (about ``|position| * 2**-60`` turns) and never wraps. Float positions beyond
+            ``2**64`` (or NaN / inf) give NaN angles.
 
     Returns:
         ``[..., T, P]`` float32 angles (in ``[-pi, pi)`` when ``precise``).
+
+    Raises:
+        TypeError: positions not integers or floats, inv_freq not real, precise not a bool.
+        ValueError: inv_freq not 1-D, or NumPy frequencies holding NaN / inf.
     """
-    positions = jnp.asarray(positions)
-    inv_freq = jnp.asarray(inv_freq, jnp.float32)
-    if precise:
+    positions = _checks.array("positions", positions)
+    inv_freq = jnp.asarray(_checks.frequencies("inv_freq", inv_freq, ndims=(1,)), jnp.float32)
+    if _checks.boolean("precise", precise):
         return precise_angles(positions, inv_freq)
     return positions.astype(jnp.float32)[..., None] * inv_freq
 
@@ -73,9 +79,26 @@ def rotate(
 
     Returns:
         Array shaped like ``x``, dtype ``x.dtype``.
+
+    Raises:
+        TypeError: x, cos or sin not floating, a flag not a bool.
+        ValueError: cos and sin of different shapes, more pairs than ``H // 2``, or shapes that do not broadcast
+            to x's ``[..., T, (N,) P]`` without enlarging it.
     """
-    x = jnp.asarray(x)
+    x = _checks.rotary_input(x)
+    interleaved = _checks.boolean("interleaved", interleaved)
+    per_head = _checks.boolean("per_head", per_head)
+    cos = _checks.array("cos", cos, kinds="float", min_ndim=2 if per_head else 1)
+    sin = _checks.array("sin", sin, kinds="float")
+    if sin.shape != cos.shape:
+        raise ValueError(f"sin must have the shape of cos {cos.shape}, got {sin.shape}.")
     pairs = cos.shape[-1]
+    if not 1 <= pairs <= x.shape[-1] // 2:
+        raise ValueError(
+            f"cos and sin hold P = {pairs} pairs per position; x's head dim {x.shape[-1]} holds 1 to "
+            f"{x.shape[-1] // 2} pairs (x shape {x.shape})."
+        )
+    _cos_sin_fit(cos.shape, x.shape, per_head)
     rotary_dim = 2 * pairs
     if not per_head:  # one angle set for all heads
         cos, sin = cos[..., None, :], sin[..., None, :]
@@ -90,6 +113,23 @@ def rotate(
     if rotary_dim == x.shape[-1]:
         return out
     return x.at[..., :rotary_dim].set(out)  # pass-through features keep their bits
+
+
+def _cos_sin_fit(shape: tuple[int, ...], x_shape: tuple[int, ...], per_head: bool) -> None:
+    """cos/sin ``[..., T, P]`` (or ``[..., T, N, P]`` per head) broadcast to ``x``'s without enlarging it."""
+    target = (*x_shape[:-1], shape[-1])  # [..., T, N, P]
+    given = tuple(shape) if per_head else (*shape[:-1], 1, shape[-1])
+    try:
+        fits = np.broadcast_shapes(given, target) == target
+    except ValueError:
+        fits = False
+    if not fits:
+        layout = "[..., T, N, P]" if per_head else "[..., T, P]"
+        expected = target if per_head else (*target[:-2], target[-1])
+        raise ValueError(
+            f"cos and sin of shape {tuple(shape)} must broadcast to {layout} = {expected} for x of shape {x_shape} "
+            "without enlarging it."
+        )
 
 
 def _rotate_by_pair_axis(part: jax.Array, cos: jax.Array, sin: jax.Array, *, interleaved: bool) -> jax.Array:
@@ -173,11 +213,16 @@ def apply_rope(
         interleaved: Pair layout: False pairs ``(i, i + P)`` (GPT-NeoX / HF LLaMA), True pairs ``(2i, 2i + 1)``.
         rotary_dim: Number of leading features to rotate (even); defaults to ``H``. The rest pass through.
         inv_freq: Optional ``[rotary_dim // 2]`` frequencies from any rule in :mod:`rope_jax.frequencies`.
-        attention_scaling: Multiplies cos and sin (YaRN / LongRoPE attention factor).
+        attention_scaling: Multiplies cos and sin (YaRN / LongRoPE attention factor); a finite number > 0.
         precise_angles: Exact angle reduction for very long contexts; see :func:`rope_angles`.
 
     Returns:
         Rotated array, same shape and dtype as ``x``.
+
+    Raises:
+        TypeError: an argument of the wrong type (x not floating, positions not real, a flag not a bool, ...).
+        ValueError: shapes that do not match (see :class:`RoPE`), or a hyperparameter out of its range, with the
+            same rules as :class:`RoPE`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -189,9 +234,13 @@ def apply_rope(
     x = _checks.rotary_input(x)
     positions = _checks.positions_for(positions, x.shape)
     rotary_dim = _checks.rotary_dim(rotary_dim, x.shape[-1])
+    theta = _checks.positive("theta", theta)
+    attention_scaling = _checks.positive("attention_scaling", attention_scaling)
+    interleaved = _checks.boolean("interleaved", interleaved)
+    precise_angles = _checks.boolean("precise_angles", precise_angles)
     if inv_freq is None:
         inv_freq, _ = Default().frequencies(rotary_dim, theta=theta)
-    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    inv_freq = _checks.frequencies("inv_freq", inv_freq, ndims=(1,))
     if inv_freq.shape != (rotary_dim // 2,):
         raise ValueError(f"inv_freq must have shape (rotary_dim // 2,) = ({rotary_dim // 2},), got {inv_freq.shape}.")
     cos, sin = scaled_cos_sin(rope_angles(positions, inv_freq, precise=precise_angles), attention_scaling)
@@ -206,6 +255,8 @@ class RoPE:
     """A complete, immutable RoPE configuration: frequencies, scaling rule, layout and angle mode.
 
     Hashable (usable as a static jit argument) and safe to close over. Call it on queries or keys.
+
+    Every field after ``head_dim`` is keyword-only.
 
     Attributes:
         head_dim: Features per head (``H``).
@@ -233,6 +284,7 @@ class RoPE:
     """
 
     head_dim: int
+    _: dataclasses.KW_ONLY
     theta: float = 10000.0
     rotary_dim: int | None = None
     interleaved: bool = False
@@ -271,7 +323,12 @@ class RoPE:
         return None
 
     def frequencies(self, length: ArrayLike | None = None) -> np.ndarray | jax.Array:
-        """``[rotary_dim // 2]`` frequencies for a sequence of ``length`` (only length-dependent rules care)."""
+        """``[rotary_dim // 2]`` frequencies for a sequence of ``length`` (only length-dependent rules care).
+
+        ``length``: an int >= 1, or a 0-d integer ``jax.Array`` (possibly traced).
+        """
+        if length is not None:
+            length = _checks.length("length", length)
         if length is None or not self.scaling.length_dependent:
             return self.inv_freq
         return self.scaling.frequencies(cast(int, self.rotary_dim), theta=self.theta, length=length)[0]
@@ -282,8 +339,8 @@ class RoPE:
         ``length`` is what dynamic NTK and LongRoPE decide from; it defaults to ``max(positions) + 1`` as in
         Hugging Face (pass the cache length when decoding for one consistent choice).
         """
-        positions = jnp.asarray(positions)
-        if self.scaling.length_dependent and length is None:
+        positions = _checks.array("positions", positions)
+        if self.scaling.length_dependent and length is None and positions.size:
             length = jnp.max(positions).astype(jnp.int32) + 1
         angles = rope_angles(positions, self.frequencies(length), precise=self.precise_angles)
         return scaled_cos_sin(angles, self.attention_scaling)
@@ -337,8 +394,9 @@ class RoPE:
             )
         x = _checks.rotary_input(x)
         _checks.head_dim_matches(x, self.head_dim)
-        delta = jnp.asarray(delta)
+        delta = _checks.array("delta", delta)
         if delta.ndim == 0 or delta.shape[-1] == 1:  # one change for every token (of each row)
+            _checks.leading_dims_fit("delta", delta.shape, x.shape)
             delta = jnp.broadcast_to(delta, (*delta.shape[:-1], x.shape[-3]))
         delta = _checks.positions_for(delta, x.shape, name="delta")
         cos, sin = scaled_cos_sin(rope_angles(delta, self.inv_freq, precise=self.precise_angles), 1.0)
@@ -350,7 +408,8 @@ class RoPE:
         Length-dependent rules are decided once, from ``length`` (default: ``max_length``).
         """
         max_length = _checks.positive_int("max_length", max_length)
-        cos, sin = self.cos_sin(jnp.arange(max_length), length=max_length if length is None else length)
+        length = max_length if length is None else _checks.length("length", length)
+        cos, sin = self.cos_sin(jnp.arange(max_length), length=length)
         return RoPETable(cos=cos, sin=sin, interleaved=self.interleaved)
 
 
@@ -376,6 +435,10 @@ class RoPETable:
     sin: jax.Array
     interleaved: bool = False
 
+    def __post_init__(self) -> None:
+        # cos and sin are pytree leaves (JAX rebuilds the table with tracers or placeholders): checked when used.
+        object.__setattr__(self, "interleaved", _checks.boolean("interleaved", self.interleaved))
+
     @property
     def max_length(self) -> int:
         return self.cos.shape[0]
@@ -383,19 +446,25 @@ class RoPETable:
     def __call__(self, x: ArrayLike, positions: ArrayLike, *, check: bool = True) -> jax.Array:
         """Rotate ``x [..., T, N, H]`` at integer ``positions [..., T]`` by looking rows up in the table.
 
-        JAX clamps out-of-range gather indices silently; this never does. Concrete positions outside
-        ``[0, L)`` raise a ValueError at once. Under jit, ``check=True`` raises the same error from the device
-        (a conditional host callback, only taken when a position is out of range); with ``check=False`` such
-        positions produce NaN instead of a wrong rotation.
+        JAX clamps out-of-range gather indices silently; this never does. Concrete positions outside ``[0, L)``
+        raise a ``ValueError`` at once. Traced positions (under ``jit``, ``vmap``, ``scan``...) are checked on the
+        device with ``check=True``: a conditional host callback, taken only when a position is out of range, makes
+        the computation fail; JAX reports that as ``jax.errors.JaxRuntimeError`` (a ``RuntimeError``, not the
+        ``ValueError``: JAX does not re-raise a callback's exception class) whose message ends with the same
+        ``ValueError`` text. With ``check=False`` such positions produce NaN instead of a wrong rotation.
         """
         x = _checks.rotary_input(x)
         positions = _checks.positions_for(positions, x.shape)
         if not jnp.issubdtype(positions.dtype, jnp.integer):
-            raise TypeError(f"table lookups need integer positions, got dtype {positions.dtype}.")
-        if 2 * self.cos.shape[-1] > x.shape[-1]:
-            raise ValueError(f"the table rotates {2 * self.cos.shape[-1]} features but x has only {x.shape[-1]}.")
-        low, high = jnp.min(positions), jnp.max(positions)
-        if check or not isinstance(positions, jax.core.Tracer):  # concrete positions are always checked
+            raise TypeError(f"table lookups need integer positions; positions has dtype {positions.dtype}.")
+        check = _checks.boolean("check", check)
+        cos, sin = _checks.array("cos", self.cos, kinds="float"), _checks.array("sin", self.sin, kinds="float")
+        if cos.ndim != 2 or sin.shape != cos.shape:
+            raise ValueError(f"a table's cos and sin must both be [L, P], got shapes {cos.shape} and {sin.shape}.")
+        if 2 * cos.shape[-1] > x.shape[-1]:
+            raise ValueError(f"the table rotates {2 * cos.shape[-1]} features but x has only {x.shape[-1]}.")
+        if positions.size and (check or not isinstance(positions, jax.core.Tracer)):  # concrete: always checked
+            low, high = jnp.min(positions), jnp.max(positions)
             raise_if((low < 0) | (high >= self.max_length), _raise_out_of_table, low, high, self.max_length)
         # Rows follow the positions' sharding (a replicated table read locally: no collective); explicit
         # sharding mode wants that said.
@@ -403,8 +472,8 @@ class RoPETable:
         rows = None
         if not mesh.empty and jax.sharding.AxisType.Explicit in mesh.axis_types:
             rows = jax.sharding.PartitionSpec(*jax.typeof(positions).sharding.spec, None)
-        cos = self.cos.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
-        sin = self.sin.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
+        cos = cos.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
+        sin = sin.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
         return rotate(x, cos, sin, interleaved=self.interleaved)
 
 

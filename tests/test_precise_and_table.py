@@ -132,8 +132,11 @@ def test_weight_permutation_gives_identical_attention_scores():
         np.testing.assert_allclose(
             scores(hf_q, hf_k, False, rotary_dim), meta_scores, atol=2e-4 * np.abs(meta_scores).max()
         )
-        np.testing.assert_array_equal(rope_jax.half_split_to_interleaved(hf_q, num_heads=heads, **perm), w_q)
+        np.testing.assert_array_equal(rope_jax.half_split_to_interleaved(hf_q, num_heads=heads, axis=-1, **perm), w_q)
         assert not np.array_equal(hf_q, w_q)
-    assert isinstance(rope_jax.interleaved_to_half_split(jnp.asarray(w_q), num_heads=heads, head_dim=16), jax.Array)
+    as_jax = rope_jax.interleaved_to_half_split(jnp.asarray(w_q), num_heads=heads, head_dim=16, axis=-1)
+    assert isinstance(as_jax, jax.Array)
+    with pytest.raises(ValueError, match="ambiguous; pass it: axis=0 for a PyTorch weight"):  # square: say which
+        rope_jax.interleaved_to_half_split(w_q, num_heads=heads, head_dim=head_dim)
     with pytest.raises(ValueError, match="num_heads \\* head_dim"):
         rope_jax.interleaved_to_half_split(w_q, num_heads=3, head_dim=head_dim)

@@ -5,21 +5,76 @@
     rope-jax bench [--quick]           the benchmark tables
     rope-jax bench --suite gpu --out DIR  the accelerator suite, written to files
 
-Exit codes: 0 success, 1 bad input (missing/invalid config, no RoPE), 2 usage error.
+Exit codes: 0 success, 1 bad input (missing/invalid config, no RoPE, an output path that cannot be written),
+2 usage error. Every error is one line on stderr, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import os
 import pathlib
 import sys
 import time
+from typing import NoReturn
 
 __all__ = ["main"]
 
+COMMANDS = ("demo", "inspect", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (exit code 2), pointing at ``--help`` instead of printing the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _fail(command: str, message: object) -> int:
+    """Print ``message`` on one line of stderr; exit code 1 (bad input)."""
+    print(f"rope-jax {command}: {' '.join(str(message).split())}", file=sys.stderr)
+    return 1
+
+
+def _make_folder(option: str, path: str) -> str | None:
+    """Create the output folder ``path`` (and its parents) before any work; a reason when that is impossible."""
+    try:
+        pathlib.Path(path).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return f"{option} {path!r} exists and is not a folder."
+    except NotADirectoryError:
+        return f"{option} {path!r} lies inside a file, not a folder."
+    except OSError as error:
+        return f"cannot create the {option} folder {path!r}: {error.strerror or error}."
+    return None
+
+
+def _plot_target_problem(path: str) -> str | None:
+    """Why ``inspect --plot path`` could not write its figure (checked before the report is built), or None."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return '--plot needs matplotlib (pip install "rope_jax[demo]").'
+    target = pathlib.Path(path)
+    folder = target.parent
+    if not path or target.is_dir():
+        return f"--plot {path!r} is a folder; give a file name such as wavelengths.png."
+    if not folder.is_dir():
+        return f"--plot {path!r}: the folder {str(folder)!r} does not exist."
+    if not os.access(folder, os.W_OK):
+        return f"--plot {path!r}: the folder {str(folder)!r} is not writable."
+    from matplotlib.figure import Figure
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if target.suffix and target.suffix[1:].lower() not in formats:
+        return f"--plot {path!r}: matplotlib cannot write {target.suffix!r} files; use one of {', '.join(formats)}."
+    return None
+
 
 def _demo(args: argparse.Namespace) -> int:
+    problem = _make_folder("--out", args.out)
+    if problem:
+        return _fail("demo", problem)
     from rope_jax.cli import demo
 
     start = time.perf_counter()
@@ -31,18 +86,24 @@ def _demo(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from rope_jax.cli import report
 
+    if args.plot is not None:
+        problem = _plot_target_problem(args.plot)
+        if problem:
+            return _fail("inspect", problem)
     try:
         text, ropes = report.inspect_config(args.config)
-    except (FileNotFoundError, ValueError, TypeError) as error:
-        print(f"rope-jax inspect: {error}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError, TypeError) as error:  # what the loader and the checks raise for a bad config
+        return _fail("inspect", error)
+    except Exception as error:  # anything else is a defect: still one line, with its class to report
+        return _fail(
+            "inspect", f"{args.config!r} could not be read ({type(error).__name__}: {error}); please report it."
+        )
     print(text)
-    if args.plot:
+    if args.plot is not None:
         try:
             path = report.plot_wavelengths(ropes, args.plot, f"RoPE wavelengths: {args.config}")
-        except ImportError:
-            print('rope-jax inspect: --plot needs matplotlib (pip install "rope_jax[demo]")', file=sys.stderr)
-            return 1
+        except (OSError, ValueError) as error:
+            return _fail("inspect", f"--plot {args.plot!r}: {error}")
         print(f"\nplot written to {path}")
     return 0
 
@@ -53,6 +114,9 @@ BENCHMARKS = ("rope_throughput", "angle_precision", "attention_overhead")
 def _bench(args: argparse.Namespace) -> int:
     argv = ["--quick"] if args.quick else []
     if args.suite == "gpu":
+        problem = _make_folder("--out", args.out)
+        if problem:
+            return _fail("bench", problem)
         from rope_jax.cli.benchmarks import suite
 
         return suite.run(args.out, quick=args.quick, argv=["--suite", "gpu", "--out", args.out, *argv])
@@ -69,7 +133,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    parser = argparse.ArgumentParser(
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["demo", *argv]  # `rope-jax [--out DIR]`: the demo is the default command
+    parser = _Parser(
         prog="rope-jax",
         description="Rotary position embeddings for JAX: demo, config inspection and benchmarks.",
         epilog="Exit codes: 0 success, 1 bad input (missing or invalid config, no RoPE), 2 usage error.",
@@ -102,8 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--suite", choices=["standard", "gpu"], default="standard", help="which benchmarks")
     bench.add_argument("--out", default="rope_jax_bench", help="folder for the gpu suite's files")
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo", *(argv or sys.argv[1:])])
     try:
         return {"demo": _demo, "inspect": _inspect, "bench": _bench}[args.command](args)
     except BrokenPipeError:  # `rope-jax inspect ... | head`: the reader left, nothing went wrong here

@@ -25,20 +25,35 @@ def presets() -> list[str]:
 
 
 def load_config(name_or_path: str) -> tuple[dict, str]:
-    """A preset name or a path -> (config dict, label). Raises FileNotFoundError / ValueError with the reason."""
+    """A preset name, a config.json path or a model folder holding one -> (config dict, label).
+
+    Raises:
+        FileNotFoundError: nothing of that name (or a folder without config.json).
+        ValueError: not UTF-8 JSON, JSON nested too deeply, or JSON that is not an object.
+        OSError: the file cannot be read.
+    """
+    choices = f"pass a config.json, a model folder holding one, or a preset: {', '.join(presets())}."
+    if not name_or_path:
+        raise FileNotFoundError(f"no config given; {choices}")
     preset = PRESET_DIR / f"{name_or_path}.json"
-    path = preset if preset.exists() else pathlib.Path(name_or_path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no config file at {name_or_path!r} and no preset of that name; presets: {', '.join(presets())}."
+    given = pathlib.Path(name_or_path)
+    path = preset if preset.is_file() else given / "config.json" if given.is_dir() else given
+    if not path.is_file():
+        where = (
+            f"the folder {name_or_path!r} holds no config.json"
+            if given.is_dir()
+            else f"no config file at {name_or_path!r}"
         )
+        raise FileNotFoundError(f"{where} and no preset has that name; {choices}")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {error}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON (UTF-8): {error}.") from None
+    except RecursionError:
+        raise ValueError(f"{str(path)!r} is JSON nested too deeply to be a config.") from None
     if not isinstance(config, dict):
         raise ValueError(f"{str(path)!r} holds a JSON {type(config).__name__}, not a config object.")
-    return config, (f"{name_or_path} (bundled preset)" if preset.exists() else str(path))
+    return config, (f"{name_or_path} (bundled preset)" if path == preset else str(path))
 
 
 def supported_rope_types() -> str:
