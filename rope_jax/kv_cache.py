@@ -192,8 +192,9 @@ class KVCache:
 
         if sharding is None:
             arrays = zeros()
-        else:
-            arrays = jax.jit(zeros, out_shardings=_shardings(sharding, shape))()
+        else:  # born sharded: each device creates its own block, eagerly and inside jit alike
+            shardings = _shardings(sharding, shape)
+            arrays = jax.jit(lambda: {name: _constrain(a, shardings[name]) for name, a in zeros().items()})()
         return cls(**arrays, rotated=rotated, check=check, **kind)
 
     @property
@@ -314,6 +315,12 @@ def _sharded_like(new: jax.Array, cached: jax.Array) -> jax.Array:
     if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
         return new
     return jax.sharding.reshard(new, jax.typeof(cached).sharding.spec)
+
+
+def _constrain(array: jax.Array, sharding: jax.sharding.NamedSharding) -> jax.Array:
+    """``array`` placed as ``sharding`` inside a computation: a reshard on explicit mesh axes, else a constraint."""
+    explicit = all(kind == jax.sharding.AxisType.Explicit for kind in sharding.mesh.axis_types)
+    return jax.sharding.reshard(array, sharding) if explicit else jax.lax.with_sharding_constraint(array, sharding)
 
 
 def _shardings(keys: jax.sharding.NamedSharding, shape: tuple[int, ...]) -> dict[str, jax.sharding.NamedSharding]:

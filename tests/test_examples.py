@@ -104,3 +104,13 @@ def test_long_generation_keeps_positions_in_range_with_one_trace(tmp_path):
     assert sinks["traces"] == plain["traces"] == 1 and sinks["finite"] and plain["finite"]
     assert sinks["cache_bytes"] < plain["cache_bytes"]
     assert (tmp_path / "long_generation.png").exists()
+
+
+@pytest.mark.slow
+def test_context_parallel_example_matches_one_device_for_every_strategy_and_order(capsys):
+    results = load("context_parallel.py")["main"]()
+    assert set(results) == {f"{s}, {o}" for s in ("all-gather", "ring") for o in ("in order", "zigzag")}
+    for errors in results.values():
+        assert errors["output"] <= 2e-6 and errors["gradients"] <= 1e-4, errors
+    printed = capsys.readouterr().out
+    assert "collective-permute" in printed and "all-gather" in printed

@@ -101,8 +101,8 @@ def test_rope_attention_shards_by_annotation_and_compiles_to_one_all_reduce(mode
         close(jax.jit(forward)(state, x_sharded), reference(x))
         assert sharding.collectives(compiled_text(forward, state, x_sharded)) == {"all-reduce": 1}
 
-        attn.init_cache(B, T + 4, sharding=NamedSharding(mesh, P("data", None, "model")))
-        assert attn.kv_cache.get_value().keys.sharding.spec == P("data", None, "model")
+        attn.init_cache(B, T + 4)  # by default: rows over "data", KV heads over "model", as the kernels
+        assert attn.kv_cache.get_value().keys.sharding.spec == P("data", None, "model", None)
         reference.init_cache(B, T + 4)
         step = nnx.jit(lambda m, a: m(a, decode=True))
         close(step(attn, x_sharded[:, :10]), reference(x[:, :10], decode=True))
@@ -120,6 +120,17 @@ def test_rope_attention_shards_by_annotation_and_compiles_to_one_all_reduce(mode
         grads = nnx.jit(nnx.grad(loss))(attn, x_sharded)
         expected = nnx.grad(loss)(layer(), x)
         close(jax.tree.leaves(nnx.state(grads, nnx.Param)), jax.tree.leaves(nnx.state(expected, nnx.Param)), atol=1e-4)
+
+
+def test_init_cache_inside_nnx_jit_is_born_sharded():
+    mesh = jax.make_mesh((2, 4), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    with jax.set_mesh(mesh):
+        attn = layer(kernel_init=COLUMNS, out_kernel_init=ROWS)
+        nnx.jit(lambda m: m.init_cache(B, T))(attn)
+        assert attn.kv_cache.get_value().keys.sharding.spec == P("data", None, "model", None)
+        narrow = RoPEAttention(8, D, num_kv_heads=2, head_dim=H, kernel_init=COLUMNS, rngs=nnx.Rngs(0))
+        narrow.init_cache(B, T)  # 2 KV heads cannot split over 4 devices: replicated, rows still over "data"
+        assert narrow.kv_cache.get_value().keys.sharding.spec == P("data", None, None, None)
 
 
 def test_kv_heads_that_do_not_split_over_the_model_axis_are_refused():

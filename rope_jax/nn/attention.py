@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
@@ -353,7 +354,10 @@ class RoPEAttention(nnx.Module):
             sinks: Attention-sink count S (``1 <= S < max_length``), or None; only for full-attention layers.
             check: Raise at the call that overflows the cache (only the default and ``"unrotated"`` caches fill).
             sharding: Where keys and values live (``NamedSharding`` of ``[B, S, K, H]``, e.g. batch over
-                ``"data"`` and KV heads over ``"model"``); the cache is created sharded. Default: unsharded.
+                ``"data"`` and KV heads over ``"model"``); the cache is created sharded. Default: from the
+                kernels: KV heads over the mesh axis that splits ``k_proj``'s output features (if it splits whole
+                heads), rows over the other mesh axes (if they divide ``batch_size``); unsharded for unsharded
+                kernels.
         """
         batch_size = _checks.positive_int("batch_size", batch_size)
         max_length = _checks.positive_int("max_length", max_length)
@@ -390,10 +394,33 @@ class RoPEAttention(nnx.Module):
             dtype=dtype or self.dtype or self.param_dtype,
             rotated=mode == "rotated",
             check=check,
-            sharding=sharding,
+            sharding=self._cache_sharding(batch_size) if sharding is None else sharding,
             **extra,
         )
         self.kv_cache = nnx.Cache(cache)
+
+    def _cache_sharding(self, batch_size: int) -> jax.sharding.NamedSharding | None:
+        """The cache's default sharding, from the kernels': KV heads over the mesh axis that splits ``k_proj``'s
+        output features (when it splits whole heads), rows over the other mesh axes (when they divide them)."""
+        kernel = self.k_proj.kernel[...]
+        sharding = jax.typeof(kernel).sharding if isinstance(kernel, jax.core.Tracer) else kernel.sharding
+        if not isinstance(sharding, jax.sharding.NamedSharding) or sharding.mesh.empty:
+            return None
+        mesh, spec = sharding.mesh, (*sharding.spec, None, None)
+
+        def names(axes: Any) -> tuple[str, ...]:
+            return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+
+        def devices(axes: tuple[str, ...]) -> int:
+            return int(np.prod([mesh.shape[name] for name in axes]))
+
+        heads = names(spec[1]) if self.num_kv_heads % devices(names(spec[1])) == 0 else ()
+        rows = tuple(name for name in mesh.axis_names if name not in heads and mesh.shape[name] > 1)
+        rows = rows if rows and batch_size % devices(rows) == 0 else ()
+        if not heads and not rows:
+            return None
+        partition = jax.sharding.PartitionSpec(rows or None, None, heads or None, None)
+        return jax.sharding.NamedSharding(mesh, partition)
 
     def _cache(self, purpose: str) -> kv_cache.KVCache:
         if self.kv_cache is None:
