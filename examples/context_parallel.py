@@ -17,18 +17,18 @@ import os
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts
     os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 
-import re  # noqa: E402
+import re
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from flax import nnx  # noqa: E402
-from jax.sharding import Mesh  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
-import rope_jax  # noqa: E402
-from rope_jax.nn import RoPEAttention  # noqa: E402
-from rope_jax.nn.context_parallel import all_gather_attention, load_balanced_order, ring_attention  # noqa: E402
+import rope_jax
+from rope_jax.nn import RoPEAttention
+from rope_jax.nn.context_parallel import all_gather_attention, load_balanced_order, ring_attention
 
 DEVICES, BATCH, LENGTH, WIDTH, HEADS, KV_HEADS = 8, 2, 64, 64, 8, 2
 

@@ -211,7 +211,7 @@ def test_loader_writes_every_parameter():
     attn = hf_weights.load_attention_params(make(use_bias=True, qk_norm=True), params)
     np.testing.assert_array_equal(attn.o_proj.kernel[...], weights[3].T)
     np.testing.assert_array_equal(attn.q_proj.bias[...], params["q_proj"]["bias"])
-    np.testing.assert_array_equal(attn.k_norm.scale[...], params["k_norm"]["scale"])
+    np.testing.assert_array_equal(attn.before_rope[0].k_norm.scale[...], params["k_norm"]["scale"])
     assert attn.q_proj.kernel[...].dtype == jnp.float32
 
 

@@ -58,6 +58,9 @@ class RoPEAttention(nnx.Module):
         implementation: ``None`` (let JAX choose), ``"xla"`` or ``"cudnn"``, for the default ``attention_fn``.
         kernel_init, bias_init: Initialisers of the q/k/v projections, e.g.
             ``nnx.with_partitioning(nnx.initializers.lecun_normal(), (None, "model"))`` (column-parallel heads).
+        kv_kernel_init, kv_bias_init: Initialisers of the k/v projections when they differ from q's (default:
+            ``kernel_init`` / ``bias_init``), e.g. replicated (``(None, None)``) when fewer KV heads than the
+            model axis has devices cannot split.
         out_kernel_init, out_bias_init: Initialisers of the o projection (default: ``kernel_init`` /
             ``bias_init``), e.g. ``nnx.with_partitioning(..., ("model", None))`` (row-parallel).
         norm_scale_init: Initialiser of the q/k norm scales (``qk_norm``).
@@ -90,6 +93,8 @@ class RoPEAttention(nnx.Module):
         implementation: Literal["xla", "cudnn"] | None = None,
         kernel_init: Callable[..., jax.Array] = _DEFAULT_KERNEL_INIT,
         bias_init: Callable[..., jax.Array] = _DEFAULT_BIAS_INIT,
+        kv_kernel_init: Callable[..., jax.Array] | None = None,
+        kv_bias_init: Callable[..., jax.Array] | None = None,
         out_kernel_init: Callable[..., jax.Array] | None = None,
         out_bias_init: Callable[..., jax.Array] | None = None,
         norm_scale_init: Callable[..., jax.Array] = nnx.initializers.ones,
@@ -148,10 +153,16 @@ class RoPEAttention(nnx.Module):
         self.attention_fn = attention_fn
         self.dtype, self.param_dtype = dtype, param_dtype
         linear = dict(use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, precision=precision, rngs=rngs)
-        columns = dict(kernel_init=kernel_init, bias_init=bias_init, **linear)
-        self.q_proj = nnx.Linear(in_features, num_heads * head_dim, **columns)
-        self.k_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **columns)
-        self.v_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **columns)
+        kv = dict(
+            kernel_init=kernel_init if kv_kernel_init is None else kv_kernel_init,
+            bias_init=bias_init if kv_bias_init is None else kv_bias_init,
+            **linear,
+        )
+        self.q_proj = nnx.Linear(
+            in_features, num_heads * head_dim, kernel_init=kernel_init, bias_init=bias_init, **linear
+        )
+        self.k_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **kv)
+        self.v_proj = nnx.Linear(in_features, num_kv_heads * head_dim, **kv)
         self.o_proj = nnx.Linear(
             num_heads * head_dim,
             in_features,
