@@ -28,7 +28,7 @@ import numpy as np
 from flax import nnx
 
 import rope_jax
-from rope_jax.nn import RoPEAttention
+from rope_jax.nn import RoPEAttention, raise_if_cache_overflowed
 
 VOCAB, WIDTH, HEADS, KV_HEADS, HEAD_DIM, DEPTH = 64, 64, 4, 2, 16, 2
 TRAINED_RANGE, SINKS, PROMPT, CHUNK = 256, 4, 16, 200
@@ -96,7 +96,9 @@ def generate(model: Decoder, prompt: jax.Array, steps: int, key: jax.Array) -> d
         state, token, positions, all_finite = chunk(state, token, chunk_key)
         newest.append(np.asarray(positions))
         finite = finite and bool(all_finite)
-    cache_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(nnx.state(nnx.merge(graphdef, state), nnx.Cache)))
+    model = nnx.merge(graphdef, state)
+    raise_if_cache_overflowed(model)  # one read after the loop: no decode step waited for the host
+    cache_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(nnx.state(model, nnx.Cache)))
     return {"newest": np.concatenate(newest), "finite": finite, "traces": traces, "cache_bytes": cache_bytes}
 
 

@@ -135,8 +135,9 @@ def test_init_cache_inside_nnx_jit_is_born_sharded():
 
 
 def test_fewer_kv_heads_than_the_model_axis_replicate_k_and_v_and_keep_one_all_reduce():
-    """GQA with 2 KV heads on a 4-device model axis: q column-parallel, k/v replicated by annotation."""
-    mesh = jax.make_mesh((2, 4), ("data", "model"))
+    """GQA with 2 KV heads on a 4-device model axis: q column-parallel, k/v replicated by annotation (automatic
+    sharding mode; explicit mode refuses this layout, see below)."""
+    mesh = jax.make_mesh((2, 4), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
     replicated = nnx.with_partitioning(KERNEL, (None, None))
     x = inputs()
     reference = RoPEAttention(8, D, num_kv_heads=2, head_dim=H, rope=rope_jax.RoPE(head_dim=H), rngs=nnx.Rngs(0))
@@ -230,8 +231,9 @@ def test_context_parallel_kernels_need_positions_and_can_check_them():
     with pytest.raises(ValueError, match="needs the tokens' positions"):
         run(layer(attention_fn=ring_attention("seq")), ())
     repeated = jnp.zeros((B, 32), jnp.int32)  # every token at position 0: not a permutation
-    with pytest.raises(Exception, match=r"not a permutation of 0 \.\. T - 1"):
-        jax.block_until_ready(run(layer(attention_fn=all_gather_attention("seq", check_positions=True)), (repeated,)))
+    checked = layer(attention_fn=all_gather_attention("seq", check_positions=True))
+    with pytest.raises(jax.errors.JaxRuntimeError, match=r"not a permutation of 0 \.\. T - 1"):
+        jax.block_until_ready(jax.jit(lambda: run(checked, (repeated,)))())
     with pytest.raises(ValueError, match="length 30 is not a multiple of it"):
         load_balanced_order(30, 8)
 
@@ -292,3 +294,20 @@ def test_two_processes_run_a_sharded_layer_like_one_device():
     report = json.loads(outputs[0][0].strip().splitlines()[-1])
     assert report["devices"] == 8 and report["kernel"] == "P(None, 'model')"
     assert max(report["errors"]) <= 2e-6, report
+
+
+def test_explicit_mode_refuses_kv_heads_that_cannot_follow_the_query_heads():
+    mesh = jax.make_mesh((2, 4), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    with jax.set_mesh(mesh):
+        attn = RoPEAttention(
+            8,
+            D,
+            num_kv_heads=2,
+            head_dim=H,
+            kernel_init=COLUMNS,
+            kv_kernel_init=nnx.with_partitioning(KERNEL, (None, None)),
+            rngs=nnx.Rngs(0),
+        )
+        x = jax.device_put(inputs(), NamedSharding(mesh, P("data")))
+        with pytest.raises(ValueError, match=r"the 2 KV heads must split over the mesh axis that splits the query"):
+            nnx.jit(lambda m, a: m(a))(attn, x)

@@ -204,6 +204,8 @@ class RoPEAttention(nnx.Module):
     ) -> jax.Array:
         """The attend step and the o projection: ``[B, T, N, H]`` queries -> ``[B, T, D]`` (sharded as
         ``out_sharding`` in explicit sharding mode, where the row-parallel projection needs it said)."""
+        if out_sharding is not None and self.num_kv_heads < self.num_heads:
+            _check_explicit_groups(q, self.num_kv_heads)
         if self.attention_fn is None:
             out = dot_product_attention(
                 q, k, v, mask=mask, scale=self.softmax_scale, implementation=self.implementation
@@ -426,7 +428,7 @@ class RoPEAttention(nnx.Module):
             return int(np.prod([mesh.shape[name] for name in axes]))
 
         heads = names(spec[1]) if self.num_kv_heads % devices(names(spec[1])) == 0 else ()
-        rows = tuple(name for name in mesh.axis_names if name not in heads and mesh.shape[name] > 1)
+        rows = tuple(name for name in mesh.axis_names if name not in names(spec[1]) and mesh.shape[name] > 1)
         rows = rows if rows and batch_size % devices(rows) == 0 else ()
         if not heads and not rows:
             return None
@@ -488,6 +490,23 @@ def _explicit_sharding(x: jax.Array) -> Any:
     if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
         return None
     return jax.typeof(x).sharding
+
+
+def _check_explicit_groups(q: jax.Array, num_kv_heads: int) -> None:
+    """In explicit sharding mode, GQA groups the query heads by KV head; the split needs whole KV heads per
+    device along the mesh axes that split the query heads."""
+    spec = jax.typeof(q).sharding.spec
+    axes = spec[2] if len(spec) > 2 else None
+    names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+    mesh = jax.sharding.get_abstract_mesh()
+    devices = int(np.prod([mesh.shape[name] for name in names]))
+    if num_kv_heads % devices:
+        raise ValueError(
+            f"in explicit sharding mode the {num_kv_heads} KV heads must split over the mesh axis that splits the "
+            f"query heads ({names[0] if len(names) == 1 else names!r}, {devices} devices) for grouped-query "
+            "attention. Use automatic sharding mode for this layout (AxisType.Auto: k/v replicated works there), "
+            "or a model axis whose size divides the KV heads."
+        )
 
 
 def _run(stages: Sequence[Stage], q: jax.Array, k: jax.Array, v: jax.Array, positions: jax.Array):
