@@ -150,6 +150,27 @@ def boolean(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def function(name: str, value: Any, *, optional: bool = False) -> Any:
+    """A callable (or None when ``optional``), returned as is."""
+    if (value is None and optional) or callable(value):
+        return value
+    expected = "a callable or None" if optional else "a callable"
+    raise TypeError(f"{name} must be {expected}, got {describe(value)}.")
+
+
+def floating_dtype(name: str, value: Any, *, optional: bool = False) -> Any:
+    """A floating-point dtype (or None when ``optional``), returned as given."""
+    if value is None and optional:
+        return value
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a floating-point dtype, got {describe(value)}.") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point dtype (bf16, f16, f32, f64), got {dtype}.")
+    return value
+
+
 def string(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {describe(value)}.")

@@ -101,8 +101,8 @@ def attention_mask(
         sliding_window: W: query slot ``q`` sees only key slots ``q - W < k <= q`` (its last W keys, itself
             included; Hugging Face's ``sliding_window_overlay``, as in Mistral and Gemma), or the same on
             positions. Needs ``causal``.
-        query_positions, key_positions: int ``[B, T]`` / ``[B, S]`` (or ``[T]`` / ``[S]``) positions to compare
-            instead of slots; both or neither.
+        query_positions, key_positions: ``[B, T]`` / ``[B, S]`` (or ``[T]`` / ``[S]``) positions to compare
+            instead of slots (integers or fractions); both or neither.
 
     Returns:
         The mask, or None when nothing is masked.
@@ -132,8 +132,8 @@ def attention_mask(
             queries = offset[..., None] + jnp.arange(query_length, dtype=offset.dtype)
             keys = jnp.arange(key_length, dtype=offset.dtype)
         else:
-            queries = _checks.array("query_positions", query_positions, kinds="int", min_ndim=1)
-            keys = _checks.array("key_positions", key_positions, kinds="int", min_ndim=1)
+            queries = _checks.array("query_positions", query_positions, kinds="real", min_ndim=1)
+            keys = _checks.array("key_positions", key_positions, kinds="real", min_ndim=1)
             if queries.shape[-1] != query_length or keys.shape[-1] != key_length:
                 raise ValueError(
                     f"query_positions / key_positions must end in T = {query_length} / S = {key_length}, got "
@@ -176,8 +176,9 @@ class MaskSpec:
     uses :attr:`is_causal`. A pytree (arrays as leaves, ``causal`` and ``sliding_window`` static).
 
     Attributes:
-        query_positions: int ``[B, T]`` positions of the queries, or None (causality by token order).
-        key_positions: int ``[B, S]`` positions of the keys, or None.
+        query_positions: ``[B, T]`` positions of the queries (integers or fractions), or None (causality by token
+            order).
+        key_positions: ``[B, S]`` positions of the keys, or None.
         key_valid: bool ``[B, S]``: real keys (padding and empty cache slots are False), or None (all real).
         query_segments, key_segments: ``[B, T]`` / ``[B, S]`` segment ids (attention stays within one), or None.
         causal: A query sees keys at positions ``<=`` its own (or, without positions, slots).

@@ -8,7 +8,8 @@ negative and zero sizes, huge values, wrong ranks); each table runs through one 
 - ``agrees``: ``pytest.param(call, expected)``: the result equals a float64 NumPy reference (or an exact value);
 - the command line: exit code, one line on stderr, no traceback.
 
-A new entry point (RoPEAttention and its caches, the config loader) adds its tables the same way.
+RoPEAttention and its KV caches have their tables here too; the config loader's hostile values are in
+``tests/test_hostile_configs.py``. A new entry point adds its tables the same way.
 """
 
 import json
@@ -765,6 +766,114 @@ def config_file(tmp_path, content, name="config.json"):
     path = tmp_path / name
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     return str(path)
+
+
+# ---------------------------------------------------------------------------- RoPEAttention and its caches
+
+
+def attention(**kwargs):
+    from flax import nnx
+
+    from rope_jax.nn import RoPEAttention
+
+    settings = dict(head_dim=H, num_kv_heads=1, rope=RoPE(head_dim=H), rngs=nnx.Rngs(0))
+    return RoPEAttention(N, 16, **{**settings, **kwargs})
+
+
+def decoding(**cache):
+    attn = attention()
+    attn.init_cache(B, 6, **cache)
+    return attn
+
+
+XA = np.random.default_rng(1).standard_normal((B, T, 16)).astype(np.float32)  # [B, T, D]
+
+# fmt: off
+ATTENTION_REFUSES = [
+    case(lambda: attention(rope="llama"), TypeError, "rope must be a PositionalRotation .* got str 'llama'", "attn-rope-str"),
+    case(lambda: attention(rope=RoPE), TypeError, "rope must be a PositionalRotation", "attn-rope-class-not-instance"),
+    case(lambda: attention(num_kv_heads=3), ValueError, r"num_kv_heads \(3\) must divide num_heads \(2\)", "attn-kv-heads-not-dividing"),
+    case(lambda: attention(num_kv_heads=0), ValueError, "num_kv_heads must be a positive int, got 0", "attn-kv-heads-zero"),
+    case(lambda: attention(head_dim=4), ValueError, "head_dim 4 does not match the RoPE's head_dim 8", "attn-head-dim-vs-rope"),
+    case(lambda: attention(use_bias="yes"), TypeError, "use_bias must be True or False, got str 'yes'", "attn-use-bias-str"),
+    case(lambda: attention(qk_norm=1), TypeError, "qk_norm must be True or False, got int 1", "attn-qk-norm-int"),
+    case(lambda: attention(sliding_window=0), ValueError, "sliding_window must be a positive int, got 0", "attn-window-zero"),
+    case(lambda: attention(sliding_window=2.0), TypeError, "sliding_window must be an int, got float 2.0", "attn-window-float"),
+    case(lambda: attention(softmax_scale=float("nan")), ValueError, "softmax_scale must be a finite number, got nan", "attn-scale-nan"),
+    case(lambda: attention(softmax_scale=-1.0), ValueError, "softmax_scale must be a finite number > 0, got -1.0", "attn-scale-negative"),
+    case(lambda: attention(implementation="flash"), ValueError, "implementation must be one of None, 'xla' or 'cudnn'; got 'flash'", "attn-implementation"),
+    case(lambda: attention(attention_fn="ring"), TypeError, "attention_fn must be a callable or None, got str 'ring'", "attn-fn-str"),
+    case(lambda: attention(kernel_init=0.02), TypeError, "kernel_init must be a callable or None, got float 0.02", "attn-kernel-init-float"),
+    case(lambda: attention(out_bias_init="zeros"), TypeError, "out_bias_init must be a callable or None", "attn-out-bias-init-str"),
+    case(lambda: attention(dtype=np.int32), TypeError, "dtype must be a floating-point dtype .* got int32", "attn-dtype-int"),
+    case(lambda: attention(param_dtype="int8"), TypeError, "param_dtype must be a floating-point dtype .* got int8", "attn-param-dtype-int"),
+    case(lambda: attention()(XA.astype(np.int32)), TypeError, r"x must be floating-point activations \[B, T, 16\], got dtype int32", "attn-x-int-token-ids"),
+    case(lambda: attention()(XA[0]), ValueError, r"x must have shape \[B, T, 16\], got \(4, 16\)", "attn-x-2d"),
+    case(lambda: attention()(XA[..., :8]), ValueError, r"x must have shape \[B, T, 16\], got \(2, 4, 8\)", "attn-x-wrong-width"),
+    case(lambda: attention()(XA, np.arange(5)), ValueError, r"positions must be .* T = 4, got \(5,\)", "attn-positions-wrong-length"),
+    case(lambda: attention()(XA, np.zeros((3, T), np.int32)), ValueError, r"positions must be .* B = 2 \(or 1\) .* got \(3, 4\)", "attn-positions-wrong-batch"),
+    case(lambda: attention()(XA, np.zeros((B, T, 2, 2), np.int32)), ValueError, "positions must be", "attn-positions-rank-4"),
+    case(lambda: attention()(XA, P > 1), TypeError, "positions must be integers or floats, got dtype bool", "attn-positions-bool"),
+    case(lambda: attention()(XA, attention_mask=np.ones((B, T + 1))), ValueError, r"attention_mask must have shape \[B, T\] = \(2, 4\)", "attn-mask-shape"),
+    case(lambda: attention()(XA, segment_ids=np.ones((B, T)) * 1.5), TypeError, "segment_ids must be integers, got dtype float", "attn-segments-float"),
+    case(lambda: attention()(XA, causal="yes"), TypeError, "causal must be True or False, got str 'yes'", "attn-causal-str"),
+    case(lambda: attention()(XA, decode="no"), TypeError, "decode must be True or False, got str 'no'", "attn-decode-str"),
+    case(lambda: attention()(XA, decode=True), ValueError, r"decode=True needs a KV cache: call init_cache", "attn-decode-without-cache"),
+    case(lambda: attention().reset_cache(), ValueError, "reset_cache needs a KV cache", "attn-reset-without-cache"),
+    case(lambda: attention().next_position, ValueError, "next_position needs a KV cache", "attn-next-position-without-cache"),
+    case(lambda: attention(sliding_window=2)(XA, causal=False), ValueError, "sliding_window .* needs causal=True", "attn-window-not-causal"),
+    case(lambda: decoding()(XA, segment_ids=np.ones((B, T), np.int32), decode=True), ValueError, "decode=True does not take segment_ids", "decode-segments"),
+    case(lambda: decoding()(XA[:1], decode=True), ValueError, "x has batch 1 but the cache was built for 2 rows", "decode-batch-mismatch"),
+    case(lambda: decoding()(np.ones((B, 7, 16), np.float32), decode=True), ValueError, "7 tokens cannot fit in a cache of 6 slots", "decode-more-than-slots"),
+    case(lambda: decoding()(XA, np.ones((B, T)) * 0.5, decode=True), TypeError, "decoding needs integer positions .* got dtype float", "decode-positions-float"),
+    case(lambda: decoding(sinks=2)(XA, attention_mask=np.ones((B, T), bool), decode=True), ValueError, "a cache with sinks takes no attention_mask", "decode-sinks-mask"),
+    case(lambda: decoding(sinks=2)(XA, np.zeros((B, T), np.int32), decode=True), ValueError, "a cache with sinks numbers the tokens itself", "decode-sinks-positions"),
+    case(lambda: decoding(sinks=2)(np.ones((B, 5, 16), np.float32), decode=True), ValueError, "takes at most 4 tokens per call, got 5", "decode-sinks-chunk"),
+    case(lambda: attention().init_cache(B, 6, dtype=np.int32), TypeError, "dtype must be floating, got int32", "cache-dtype-int"),
+    case(lambda: attention().init_cache(B, 6, dtype=bool), TypeError, "dtype must be floating, got bool", "cache-dtype-bool"),
+    case(lambda: attention().init_cache(0, 6), ValueError, "batch_size must be a positive int, got 0", "cache-batch-zero"),
+    case(lambda: attention().init_cache(True, 6), TypeError, "batch_size must be an int, got bool True", "cache-batch-bool"),
+    case(lambda: attention().init_cache(B, 6.0), TypeError, "max_length must be an int, got float 6.0", "cache-length-float"),
+    case(lambda: attention().init_cache(B, 6, mode="ring"), ValueError, "mode must be one of 'rotated' or 'unrotated'; got 'ring'", "cache-mode-unknown"),
+    case(lambda: attention().init_cache(B, 6, mode=None), TypeError, "mode must be one of .* got NoneType None", "cache-mode-none"),
+    case(lambda: attention().init_cache(B, 6, sinks=6), ValueError, "needs more slots .* than sinks", "cache-sinks-all-slots"),
+    case(lambda: attention().init_cache(B, 6, sinks=-1), ValueError, "sinks must be a positive int, got -1", "cache-sinks-negative"),
+    case(lambda: attention().init_cache(B, 6, check="yes"), TypeError, "check must be True or False, got str 'yes'", "cache-check-str"),
+    case(lambda: attention().init_cache(B, 6, sharding="data"), TypeError, "sharding must be a jax.sharding.NamedSharding", "cache-sharding-str"),
+    case(lambda: attention(sliding_window=3).init_cache(B, 6, sinks=2), ValueError, "sinks apply to full-attention layers", "cache-sinks-with-window"),
+    case(lambda: attention(rope=RoPE(head_dim=H, scaling=DynamicNTK(2.0, 8))).init_cache(B, 6, sinks=2), ValueError, "cannot do exactly. Use init_cache.*mode='unrotated'", "cache-sinks-dynamic-rotated"),
+    case(lambda: attention(rope=RoPENd.axial(H, 2)).init_cache(B, 6, mode="unrotated"), TypeError, "need a 1D rope_jax.RoPE", "cache-unrotated-nd"),
+    case(lambda: rope_jax.PlainCache.create(B, 6, 1, H).append(np.ones((B, 2, 1, H)), np.ones((B, 2, 1, H)), np.ones((B, 2)) * 0.5), TypeError, "integer positions", "kv-append-float-positions"),
+    case(lambda: rope_jax.PlainCache.create(B, 6, 1, H).append(np.ones((B, 2, 2, H)), np.ones((B, 2, 1, H)), np.arange(2)), ValueError, r"keys must have shape \[B, T, K, H\] = \(2, 2, 1, 8\)", "kv-append-wrong-heads"),
+    case(lambda: rope_jax.PlainCache.create(B, 6, 1, H).append(np.ones((B, 2, 1, H)), np.ones((B, 3, 1, H)), np.arange(2)), ValueError, r"values must have shape", "kv-append-values-length"),
+    case(lambda: rope_jax.PlainCache.create(B, 6, 1, H).token_positions(np.ones((3, 2))), ValueError, r"token_mask must have shape \[B, T\] with B = 2", "kv-token-mask-batch"),
+    case(lambda: rope_jax.WindowCache.create(B, 6, 1, H, sinks=2), TypeError, "WindowCache takes no sinks", "kv-window-with-sinks"),
+    case(lambda: rope_jax.SinkCache.create(B, 6, 1, H, sinks=0), ValueError, "sinks must be a positive int, got 0", "kv-sinks-zero"),
+    case(lambda: rope_jax.PlainCache.create(B, 6, 1, H, value_dim=0), ValueError, "value_dim must be a positive int, got 0", "kv-value-dim-zero"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("call", "error", "match"), ATTENTION_REFUSES)
+def test_attention_and_caches_refuse(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_attention_on_zero_tokens_is_empty_and_leaves_the_cache_alone():
+    attn = decoding()
+    assert attention()(XA[:, :0]).shape == (B, 0, 16)
+    before = attn.kv_cache.get_value()
+    assert attn(XA[:, :0], decode=True).shape == (B, 0, 16)
+    assert int(attn.kv_cache.get_value().index) == int(before.index) == 0
+
+
+def test_fractional_positions_mask_as_fractions():
+    """Positions 0, 0.5, 1, 1.5: each token sees only the ones at positions <= its own (a truncation to integers
+    would let token 0 see token 1)."""
+    attn = attention()
+    weights = attn.attention_weights(XA, np.array([0.0, 0.5, 1.0, 1.5], np.float32))
+    np.testing.assert_array_equal(np.asarray(weights[0, 0]) > 0, np.tril(np.ones((T, T), bool)))
 
 
 def bytes_file(tmp_path, content: bytes) -> str:

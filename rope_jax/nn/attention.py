@@ -116,6 +116,11 @@ class RoPEAttention(nnx.Module):
                 f"num_kv_heads ({num_kv_heads}) must divide num_heads ({num_heads}): each key/value head serves "
                 "a whole group of query heads."
             )
+        if rope is not None and not (callable(rope) and hasattr(rope, "head_dim") and hasattr(rope, "num_heads")):
+            raise TypeError(
+                "rope must be a PositionalRotation (rope_jax.RoPE, RoPENd, from_hf_config's result, MixedRoPE) or "
+                f"None, got {type(rope).__name__} {rope!r}."
+            )
         if rope is not None:
             rope_heads = rope.num_heads
             if rope_heads is not None and not num_heads == num_kv_heads == rope_heads:
@@ -138,6 +143,20 @@ class RoPEAttention(nnx.Module):
         if rope is not None and rope.head_dim != head_dim:
             raise ValueError(f"head_dim {head_dim} does not match the RoPE's head_dim {rope.head_dim}.")
         _checks.one_of("implementation", implementation, _IMPLEMENTATIONS)
+        use_bias = _checks.boolean("use_bias", use_bias)
+        _checks.function("attention_fn", attention_fn, optional=True)
+        for name, init in (
+            ("kernel_init", kernel_init),
+            ("bias_init", bias_init),
+            ("kv_kernel_init", kv_kernel_init),
+            ("kv_bias_init", kv_bias_init),
+            ("out_kernel_init", out_kernel_init),
+            ("out_bias_init", out_bias_init),
+            ("norm_scale_init", norm_scale_init),
+        ):
+            _checks.function(name, init, optional=True)
+        _checks.floating_dtype("dtype", dtype, optional=True)
+        _checks.floating_dtype("param_dtype", param_dtype)
         self.in_features, self.num_heads, self.num_kv_heads, self.head_dim = (
             in_features,
             num_heads,
@@ -223,6 +242,8 @@ class RoPEAttention(nnx.Module):
         segment_ids: ArrayLike | None,
     ) -> jax.Array:
         x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"x must be floating-point activations [B, T, {self.in_features}], got dtype {x.dtype}.")
         if x.ndim != 3 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape [B, T, {self.in_features}], got {x.shape}.")
         batch, length = x.shape[:2]
@@ -231,9 +252,15 @@ class RoPEAttention(nnx.Module):
                 raise ValueError(f"{name} must have shape [B, T] = {(batch, length)}, got {jnp.shape(value)}.")
         if positions is not None:
             shape = jnp.shape(positions)
-            if len(shape) < 1 or (shape[-1] != length and (len(shape) < 2 or shape[-2] != length)):
+            time_axis = -2 if len(shape) == 3 else -1
+            if (
+                not 1 <= len(shape) <= 3
+                or shape[time_axis] != length
+                or (len(shape) > 1 and shape[0] not in (1, batch))
+            ):
                 raise ValueError(
-                    f"positions must be [B, T] / [T] (or [B, T, A] coordinates) with T = {length}, got {shape}."
+                    f"positions must be [B, T] / [T] (or [B, T, A] coordinates) with B = {batch} (or 1) and T = "
+                    f"{length}, got {shape}."
                 )
         return x
 
@@ -296,7 +323,8 @@ class RoPEAttention(nnx.Module):
     ) -> jax.Array:
         """Attend over ``x [B, T, D]``; returns ``[B, T, D]`` (see the class docstring for the arguments)."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
-        if decode:
+        causal = _checks.boolean("causal", causal)
+        if _checks.boolean("decode", decode):
             if segment_ids is not None:
                 raise ValueError("decode=True does not take segment_ids; decode each packed sequence in its own row.")
             return self._decode(x, positions, attention_mask)
@@ -448,16 +476,24 @@ class RoPEAttention(nnx.Module):
 
     def reset_cache(self) -> None:
         """Empty the cache, keeping its shape and kind (usable inside jit)."""
+        cache = self._cache("reset_cache")
         assert self.kv_cache is not None  # checked by _cache
-        self.kv_cache.set_value(self._cache("reset_cache").reset())
+        self.kv_cache.set_value(cache.reset())
 
     def _decode(self, x: jax.Array, positions: ArrayLike | None, attention_mask_: ArrayLike | None) -> jax.Array:
         cache = self._cache("decode=True")
         batch, length = x.shape[:2]
         if batch != cache.batch_size:
             raise ValueError(f"x has batch {batch} but the cache was built for {cache.batch_size} rows.")
+        if length == 0:  # nothing to write or attend: the cache stays as it is
+            return jnp.zeros((batch, 0, self.in_features), x.dtype if self.dtype is None else self.dtype)
         if positions is None:
             positions = cache.token_positions(attention_mask_, length=length)
+        elif not jnp.issubdtype(jnp.asarray(positions).dtype, jnp.integer):
+            raise TypeError(
+                f"decoding needs integer positions (the cache keeps and compares them), got dtype "
+                f"{jnp.asarray(positions).dtype}."
+            )
         elif isinstance(cache, kv_cache.SinkCache):
             raise ValueError(
                 f"a cache with sinks numbers the tokens itself (ranks 0 .. {cache.slots - 1} in the cache), so it "
@@ -516,11 +552,13 @@ def _run(stages: Sequence[Stage], q: jax.Array, k: jax.Array, v: jax.Array, posi
 
 
 def _order(positions: jax.Array, shape: tuple[int, int], token_order: jax.Array) -> jax.Array:
-    """int32 ``[B, T]``: what masks compare - 1-D positions ``[B, T]`` / ``[T]`` themselves; with N-D
-    coordinates ``[B, T, A]``, the token order."""
+    """``[B, T]``: what masks compare - 1-D positions ``[B, T]`` / ``[T]`` themselves (integers as int32,
+    fractional ones as given); with N-D coordinates ``[B, T, A]``, the token order."""
     if positions.ndim == 3:
         return jnp.broadcast_to(token_order, shape).astype(jnp.int32)
-    return jnp.broadcast_to(positions, shape).astype(jnp.int32)
+    if jnp.issubdtype(positions.dtype, jnp.integer):
+        return jnp.broadcast_to(positions, shape).astype(jnp.int32)
+    return jnp.broadcast_to(positions, shape)  # fractional positions compare as they are
 
 
 def raise_if_cache_overflowed(module: nnx.Module) -> None:
