@@ -17,7 +17,6 @@ The result feeds the one rotation primitive: ``rope(q, coords)`` is a :class:`ro
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -131,94 +130,146 @@ def _learned(learned: Mapping[str, Any], name: str) -> Any:
     return learned[name]
 
 
-def _grid_list(grid_thw: Any, name: str = "grid_thw") -> list[tuple[int, ...]]:
+def _grid_list(grid_thw: Any, name: str = "grid_thw") -> list[tuple[int, int, int]]:
+    """``[(t, h, w), ...]`` in patches from ``(t, h, w)`` or ``(h, w)`` rows, or one grid given flat."""
     rows = _checks.sequence(name, np.asarray(grid_thw).tolist() if hasattr(grid_thw, "shape") else grid_thw)
     if rows and not isinstance(rows[0], (Sequence, np.ndarray)):
-        rows = [rows]  # one grid given flat
-    return [tuple(int(v) for v in _checks.sequence(f"{name} entry", row)) for row in rows]
+        rows = [rows]
+    grids = []
+    for row in rows:
+        sizes = [_checks.positive_int(f"{name} entry", v) for v in _checks.sequence(f"{name} entry", row)]
+        if len(sizes) not in (2, 3):
+            raise ValueError(f"each {name} entry must be (t, h, w) or (h, w) in patches, got {row!r}.")
+        t, h, w = [1, *sizes] if len(sizes) == 2 else sizes
+        grids.append((t, h, w))
+    if not grids:
+        raise ValueError(f"{name} must list at least one image or video grid.")
+    return grids
 
 
-def _single_grid(grid_thw: Any, default: tuple[int, int] | None) -> tuple[int, int]:
+def _config_grid(config: dict, entry: Mapping[str, Any], grid_from: Mapping[str, str]) -> tuple[int, int, int]:
+    """The fixed grid of a tower whose token grid is a config setting: ``size // patch`` per axis."""
+
+    def pair(key: str | None) -> tuple[int, int]:
+        value = 1 if key is None else _setting(config, entry, key)
+        values = [value, value] if isinstance(value, (int, float)) else list(value)
+        return int(values[0]), int(values[1])
+
+    size, patch = pair(grid_from["size"]), pair(grid_from.get("patch"))
+    cells = [s // p for s, p in zip(size, patch, strict=True)]
+    height, width = cells[::-1] if grid_from.get("order") == "wh" else cells
+    return 1, height, width
+
+
+def _grids(config: dict, entry: Mapping[str, Any], spec: Mapping[str, Any], grid_thw: Any) -> list:
+    """The patch grids the tokens come from, by the table's ``grids`` column."""
+    kind = spec.get("grids", "packed")
+    if kind == "config":
+        fixed = _config_grid(config, entry, spec["grid_from"])
+        if grid_thw is not None and _grid_list(grid_thw) != [fixed]:
+            raise ValueError(
+                f"this model's token grid is fixed by its config ({fixed[1]} x {fixed[2]} patches from "
+                f"{', '.join(str(v) for v in spec['grid_from'].values())}); got grid_thw={grid_thw!r}. Leave it out "
+                "or change the config."
+            )
+        return [fixed]
     if grid_thw is None:
-        if default is None:
-            raise ValueError("this model needs the patch grid: pass grid_thw=[(height, width)] in patches.")
-        return default
+        raise ValueError(
+            "this model needs the patch grid: pass grid_thw=[(t, h, w), ...] (one per packed image or video, "
+            "in patches), or [(h, w)]."
+        )
     grids = _grid_list(grid_thw)
-    if len(grids) != 1 or len(grids[0]) not in (2, 3) or (len(grids[0]) == 3 and grids[0][0] != 1):
+    if kind == "one" and (len(grids) != 1 or grids[0][0] != 1):
         raise ValueError(
             f"this model rotates one image grid per sequence (a batch of images shares it); got grid_thw={grids}."
         )
-    h, w = grids[0][-2:]
-    return _checks.positive_int("grid height", h), _checks.positive_int("grid width", w)
+    return grids
 
 
-def _config_grid(config: dict, entry: Mapping[str, Any]) -> tuple[int, int] | None:
-    keys = entry["coords"].get("grid_from")
-    if not keys:
-        return None
-    values = [_setting(config, entry, key) for key in keys]
-    if any(v is None for v in values):
-        return None
-    if len(values) == 2 and keys[0].endswith("size"):  # image_size / patch_size (ints or pairs)
-        image, patch = ((v, v) if isinstance(v, (int, float)) else tuple(v) for v in values)
-        return int(image[0]) // int(patch[0]), int(image[1]) // int(patch[1])
-    return int(values[0]), int(values[-1])
+def _count(config: dict, entry: Mapping[str, Any], terms: Sequence[Any]) -> int:
+    """A token count the table writes as a sum of numbers and config settings (``[1, "num_register_tokens"]``)."""
+    return sum(int(term if isinstance(term, (int, float)) else _setting(config, entry, term) or 0) for term in terms)
 
 
-def _coordinates(
-    config: dict, entry: Mapping[str, Any], grid_thw: Any, part: str | None, frames: Any, merge_size: Any
+def _patch_coords(
+    config: dict, entry: Mapping[str, Any], spec: Mapping[str, Any], grids: list, merge_size: Any
 ) -> np.ndarray:
-    spec = entry["coords"]
-    kind = spec["kind"]
-    if kind == "grid":  # packed images / videos, merge-block order
-        if grid_thw is None:
-            raise ValueError("pass grid_thw=[(t, h, w), ...]: the patch grid of every packed image or video.")
-        merge = spec.get("merge", 1) if merge_size is None else merge_size
-        merge = _setting(config, entry, merge) if isinstance(merge, str) else merge
-        if spec.get("merged_grid"):  # grid_thw counts merged tokens (Inkling2): back to patches
-            grid_thw = [(*g[:-2], g[-2] * merge, g[-1] * merge) for g in _grid_list(grid_thw)]
+    """The patches' coordinates ``[T, A]`` in the tower's token order, from the table's coordinate columns."""
+    merge = spec.get("merge", 1) if merge_size is None else merge_size
+    merge = _setting(config, entry, merge) if isinstance(merge, str) else merge
+    if spec.get("merged_grid"):  # grid_thw counts merged tokens (Inkling2): back to patches
+        grids = [(t, h * merge, w * merge) for t, h, w in grids]
+    if "centres" in spec:  # DINOv3: normalised patch centres times a scale
+        coords = np.concatenate([patch_centre_coords(h, w, scale=spec["centres"]) for _, h, w in grids])
+    elif spec.get("reference_grid"):  # timm: (i + offset) / n * reference
+        reference = _setting(config, entry, spec["reference_grid"])
+        reference = (reference, reference) if isinstance(reference, (int, float)) else tuple(reference)
+        coords = np.concatenate(
+            [
+                patch_grid_coords(h, w, offset=spec.get("offset", 0), train_grid=reference, resolution="interpolate")
+                for _, h, w in grids
+            ]
+        )
+    else:
         coords = packed_patch_coords(
-            grid_thw,
+            grids,
             merge_size=merge,
             temporal=spec.get("temporal", False),
             offset=spec.get("offset", 0),
             class_token=spec.get("class_token"),
         )
-        if spec.get("window"):  # the window in pixels is the product of the listed settings
-            pixels = int(np.prod([int(_setting(config, entry, key)) for key in spec["window"]]))
-            window = pixels // int(merge) // int(_setting(config, entry, "patch_size"))
-            coords = coords[window_order(grid_thw, merge_size=merge, window=window)]
-        return coords
-    h, w = _single_grid(grid_thw, _config_grid(config, entry))
-    if kind == "centres":  # DINOv3: 2 pi times the normalised centres; prefix tokens unrotated at the front
-        coords = patch_centre_coords(h, w, scale=2 * math.pi)
-        prefix = 1 + int(_setting(config, entry, "num_register_tokens") or 0)
-        return np.concatenate([np.zeros((prefix, 2), np.float32), coords])
-    if kind == "image":
-        scale = spec.get("scale_to")
-        if scale and part != "window":  # SAM3: the global grid is scaled to the window grid
-            window = int(_setting(config, entry, scale))
-            coords = patch_grid_coords(h, w, train_grid=(window, window), resolution="scale")
-        else:
-            if part == "window":
-                window = int(_setting(config, entry, spec["scale_to"]))
-                h, w = window, window
-            coords = patch_grid_coords(h, w).astype(np.float32) + np.float32(spec.get("offset", 0))
-        cls = spec.get("class_token")
-        if cls == "first":
-            coords = np.concatenate([np.zeros((1, coords.shape[1]), coords.dtype), coords])
-        elif cls == "last":
-            coords = np.concatenate([coords, np.zeros((1, coords.shape[1]), coords.dtype)])
-        if entry["layout"].get("learned_class_angles"):  # the class token alone moves along the extra axis
-            extra = np.zeros((len(coords), 1), np.float32)
-            extra[0 if cls == "first" else -1] = 1.0
-            coords = np.concatenate([coords, extra], axis=-1)
-        if kind == "image" and spec.get("memory") and part == "memory":  # keys: one grid per memory frame
-            pointers = int(frames[1]) if isinstance(frames, tuple) else 0
-            count = frames[0] if isinstance(frames, tuple) else frames
-            coords = np.concatenate([np.tile(coords, (count, 1)), np.zeros((pointers, coords.shape[1]), np.float32)])
-        return coords
-    raise ValueError(f"unknown coordinate kind {kind!r} in the vision audit table.")
+    if spec.get("scale_to"):  # SAM3: every position times scale_to / the grid's width, in float32
+        coords = coords.astype(np.float32) * np.float32(_setting(config, entry, spec["scale_to"]) / grids[0][2])
+    if spec.get("window"):  # the window in pixels is the product of the listed settings
+        pixels = int(np.prod([int(_setting(config, entry, key)) for key in spec["window"]]))
+        window = pixels // int(merge) // int(_setting(config, entry, "patch_size"))
+        coords = coords[window_order(grids, merge_size=merge, window=window)]
+    return coords
+
+
+def _sequence_coords(
+    config: dict, entry: Mapping[str, Any], spec: Mapping[str, Any], grids: list, merge_size: Any, memory: Any
+) -> np.ndarray:
+    """One sequence's coordinates: prefix tokens, patches, the learned class axis, memory frames."""
+    coords = _patch_coords(config, entry, spec, grids, merge_size)
+    prefix = _count(config, entry, spec.get("prefix_tokens", ()))
+    coords = np.concatenate([np.zeros((prefix, coords.shape[1]), coords.dtype), coords])
+    if entry["layout"].get("learned_class_angles"):  # the class token alone moves along the extra axis
+        extra = np.zeros((len(coords), 1), np.float32)
+        extra[0] = 1.0
+        coords = np.concatenate([coords.astype(np.float32), extra], axis=-1)
+    if spec.get("memory_frames"):  # keys: the grid once per memory frame, then unrotated pointer tokens
+        frames, pointers = memory
+        coords = np.concatenate([np.tile(coords, (frames, 1)), np.zeros((pointers, coords.shape[1]), coords.dtype)])
+    return coords
+
+
+def _coordinates(
+    config: dict,
+    entry: Mapping[str, Any],
+    grid_thw: Any,
+    part: str | None,
+    merge_size: Any,
+    pad_to: Any,
+    memory: Any,
+) -> np.ndarray:
+    spec = dict(entry["coords"])
+    parts = spec.pop("parts", {})
+    _checks.one_of("part", part, (None, *parts))
+    spec.update(parts.get(part, {}))
+    if spec.get("memory_frames") and memory is None:
+        raise ValueError(f"part={part!r} needs memory_frames=, the number of memory frames the keys hold.")
+    grids = _grids(config, entry, spec, grid_thw)
+    if spec.get("grids") != "padded":
+        return _sequence_coords(config, entry, spec, grids, merge_size, memory)
+    # a batch of images, each padded to one length (Gemma 4): [B, L, A]
+    rows = [_sequence_coords(config, entry, spec, [grid], merge_size, memory) for grid in grids]
+    longest = max(len(row) for row in rows)
+    length = longest if pad_to is None else _checks.integer("pad_to", pad_to, minimum=longest)
+    padded = np.full((len(rows), length, rows[0].shape[1]), spec.get("pad_value", 0), rows[0].dtype)
+    for index, row in enumerate(rows):
+        padded[index, : len(row)] = row
+    return padded
 
 
 def _tower(
@@ -251,6 +302,7 @@ def vision_rope(
     pointer_tokens: int = 0,
     learned: Mapping[str, ArrayLike] | None = None,
     merge_size: int | Sequence[int] | None = None,
+    pad_to: int | None = None,
 ) -> tuple[RoPENd, np.ndarray]:
     """The RoPE of a Hugging Face vision tower and the coordinates of its tokens, in one call.
 
@@ -260,22 +312,27 @@ def vision_rope(
         grid_thw: The patch grids in token order: ``[(t, h, w), ...]`` (or ``(h, w)`` per image) for towers that
             pack images and videos (Qwen2-VL family, Pixtral, Kimi-K2.5...), exactly as their
             ``image_grid_thw`` / ``video_grid_thw``; one ``(h, w)`` for towers that take a batch of equal
-            images (DINOv3, MLCD, SAM3); omitted for towers with a fixed grid (Llama 4, SAM2 memory attention).
+            images (DINOv3, MLCD, Step3); one ``(h, w)`` per image of a padded batch (Gemma 4); omitted for
+            towers whose grid is a config setting (Llama 4, SAM3, SAM2 memory attention).
         part: Which tokens, for towers with more than one set: SAM3 ``"window"`` (windowed layers) or the
-            default global layers; SAM2-style memory attention ``"memory"`` (keys) or the default queries.
+            default global layers; SAM2-style memory attention ``"memory"`` (keys) or the default queries;
+            EoMT ``"queries"`` (the last blocks, with the query tokens in front).
         memory_frames: Memory frames the keys hold (``part="memory"``).
         pointer_tokens: Object-pointer tokens after the memory frames (not rotated).
         learned: Learned RoPE parameters from the checkpoint, by their name in the table (MLCD's
             ``"class_pos_emb"``).
         merge_size: Override the spatial merge size (VideoLLaMA 3 passes one per image or video).
+        pad_to: Padded batches (Gemma 4): the length every image's tokens are padded to (the processor's
+            ``max_patches``); default the longest.
 
     Returns:
-        ``(rope, coords)``: a :class:`~rope_jax.RoPENd` and float32 / int32 ``coords [T, A]``; then
-        ``rope(q, coords)`` for ``q [..., T, N, head_dim]`` equals the model's rotated queries (and keys).
+        ``(rope, coords)``: a :class:`~rope_jax.RoPENd` and float32 / int32 ``coords [T, A]`` (``[B, L, A]`` for
+        a padded batch); then ``rope(q, coords)`` for ``q [..., T, N, head_dim]`` equals the model's rotated
+        queries (and keys).
 
     Raises:
         ValueError: a model type outside the audit, one refused with its reason (V-JEPA 2), a missing grid or
-            learned parameter.
+            learned parameter, a part the model does not have.
 
     Example:
         >>> import numpy as np, rope_jax
@@ -287,13 +344,10 @@ def vision_rope(
         (32, 2, 32)
     """
     rope, entry, vision = _tower(config, {} if learned is None else dict(learned))
-    _checks.one_of("part", part, (None, *entry["coords"].get("parts", ())))
-    frames: Any = 0
-    if part == "memory":
-        if memory_frames is None:
-            raise ValueError("part='memory' needs memory_frames=, the number of memory frames the keys hold.")
-        frames = (
+    memory = None
+    if memory_frames is not None:
+        memory = (
             _checks.positive_int("memory_frames", memory_frames),
             _checks.integer("pointer_tokens", pointer_tokens, minimum=0),
         )
-    return rope, _coordinates(vision, entry, grid_thw, part, frames, merge_size)
+    return rope, _coordinates(vision, entry, grid_thw, part, merge_size, pad_to, memory)

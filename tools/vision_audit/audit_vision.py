@@ -18,11 +18,15 @@ checks the table by running each tower's own rotation.
 Table fields: ``layout``: ``ladder`` (``half``/``third``/``head``/``dinov3``), ``axes``, ``split`` (one ladder
 dealt between the axes), ``order`` (axis order of the pairs), ``arrangement`` (``blocks``/``alternate``),
 ``interleaved`` (adjacent pairs), ``blocks`` (per-axis rotation blocks), ``learned_class_angles``;
-``coords``: ``kind`` (``grid`` packed grid_thw, ``image`` one grid, ``centres`` DINOv3), ``merge`` (config key or
-int), ``merged_grid`` (grid_thw is given in merged tokens), ``temporal``, ``offset``, ``class_token``,
-``window`` (config keys whose product is the window in pixels), ``grid_from`` (config keys of a fixed grid),
-``scale_to``, ``memory``, ``parts``; ``head_dim_from`` (hidden key, then the keys it is divided by);
-``defaults`` (class defaults); ``unsupported`` (why rope_jax refuses it).
+``coords``: ``grids`` (``packed`` grid_thw, ``one`` grid per batch, ``padded`` batch of grids, ``config``: the grid
+is a setting), ``grid_from`` (``size`` / ``patch`` config keys, ``order`` ``wh`` for (width, height) pairs),
+``merge`` (config key or int), ``merged_grid`` (grid_thw is given in merged tokens), ``temporal`` (frame index as
+an axis), ``offset``, ``reference_grid`` (timm: interpolate to this grid), ``centres`` (normalised patch centres
+times this scale), ``class_token`` (one per grid, first/last), ``prefix_tokens`` (numbers and config keys summed:
+unrotated tokens in front), ``window`` (config keys whose product is the window in pixels), ``scale_to``
+(positions times this setting / the grid width), ``pad_value``, ``memory_frames`` (keys tiled per memory frame,
+then pointer tokens), ``parts`` (other token sets: column changes by name); ``head_dim_from`` (hidden key, then
+the keys it is divided by); ``defaults`` (class defaults); ``unsupported`` (why rope_jax refuses it).
 """
 
 from __future__ import annotations
@@ -50,8 +54,15 @@ VISION_CLASS = re.compile(
 
 # ------------------------------------------------------------------------------------- hand-read entries
 HALF = {"ladder": "half", "axes": 2}
-QWEN = {"layout": HALF, "coords": {"kind": "grid", "merge": "spatial_merge_size"}}
+QWEN = {"layout": HALF, "coords": {"merge": "spatial_merge_size"}}
+TWO_PI = 6.283185307179586  # 2 * math.pi, as the DINOv3 towers scale their patch centres
 HW = ["hidden_size", "num_heads"]
+DINOV3 = {  # 2 pi x patch centres, class and register tokens in front (unrotated)
+    "layout": {"ladder": "dinov3", "axes": 2},
+    "coords": {"grids": "one", "centres": TWO_PI, "prefix_tokens": [1, "num_register_tokens"]},
+    "head_dim_from": HW,
+    "reads_head_dim": False,
+}
 
 
 def entry(base, **changes):
@@ -104,7 +115,7 @@ ENTRIES = {
     "step3p7": (
         "step3p5_vision",
         ["step3p7"],
-        entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords__merge=1),
+        entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords={"grids": "one"}),
     ),
     "inkling2": (
         "inkling2_vision",
@@ -114,7 +125,6 @@ ENTRIES = {
             head_dim_from=HW,
             layout={**HALF, "order": [1, 0], "interleaved": True},
             coords={
-                "kind": "grid",
                 "merge": "spatial_merge_size",
                 "merged_grid": True,
                 "offset": 1,
@@ -129,6 +139,7 @@ ENTRIES = {
             QWEN,
             head_dim_from=HW,
             layout={**HALF, "order": [1, 0]},
+            coords__merge=1,
             coords__offset=1,
             coords__window=["pos_emb_height", "patch_size"],
         ),
@@ -140,6 +151,7 @@ ENTRIES = {
             QWEN,
             head_dim_from=HW,
             layout={**HALF, "order": [1, 0]},
+            coords__merge=1,
             coords__offset=1,
             coords__window=["pos_emb_height", "patch_size"],
         ),
@@ -149,21 +161,30 @@ ENTRIES = {
         [],
         {
             "layout": {"ladder": "head", "axes": 2, "split": True},
-            "coords": {"kind": "grid", "merge": 1},
+            "coords": {"merge": 1},
             "head_dim_from": HW,
         },
     ),
     "gemma4": (
         "gemma4_vision",
         ["gemma4"],
-        {"layout": {**HALF, "order": [1, 0], "blocks": 2}, "coords": {"kind": "image"}, "head_dim_from": HW},
+        {
+            "layout": {**HALF, "order": [1, 0], "blocks": 2},
+            "coords": {"grids": "padded", "pad_value": -1},
+            "head_dim_from": HW,
+        },
     ),
     "llama4": (
         "llama4_vision_model",
         [],
         {
             "layout": {**HALF, "order": [1, 0], "interleaved": True},
-            "coords": {"kind": "image", "grid_from": ["image_size", "patch_size"], "offset": 1, "class_token": "last"},
+            "coords": {
+                "grids": "config",
+                "grid_from": {"size": "image_size", "patch": "patch_size"},
+                "offset": 1,
+                "class_token": "last",
+            },
             "head_dim_from": HW,
             "reads_head_dim": False,
         },
@@ -173,50 +194,27 @@ ENTRIES = {
         [],
         {
             "layout": {**HALF, "learned_class_angles": "class_pos_emb"},
-            "coords": {"kind": "image", "class_token": "first"},
+            "coords": {"grids": "one", "prefix_tokens": [1]},
             "head_dim_from": HW,
         },
     ),
-    "dinov3_vit": (
-        "dinov3_vit",
-        [],
-        {
-            "layout": {"ladder": "dinov3", "axes": 2},
-            "coords": {"kind": "centres"},
-            "head_dim_from": HW,
-            "reads_head_dim": False,
-        },
-    ),
+    "dinov3_vit": ("dinov3_vit", [], DINOV3),
     "eomt_dinov3": (
         "eomt_dinov3",
         [],
-        {
-            "layout": {"ladder": "dinov3", "axes": 2},
-            "coords": {"kind": "centres"},
-            "head_dim_from": HW,
-            "reads_head_dim": False,
-        },
+        entry(DINOV3, coords__parts={"queries": {"prefix_tokens": ["num_queries", 1, "num_register_tokens"]}}),
     ),
-    "sapiens2": (
-        "sapiens2",
-        [],
-        {
-            "layout": {"ladder": "dinov3", "axes": 2},
-            "coords": {"kind": "centres"},
-            "head_dim_from": HW,
-            "reads_head_dim": False,
-        },
-    ),
+    "sapiens2": ("sapiens2", [], DINOV3),
     "sam3": (
         "sam3_vit_model",
         ["sam3"],
         {
             "layout": {**HALF, "order": [1, 0], "interleaved": True},
-            "coords": {
-                "kind": "image",
-                "grid_from": ["image_size", "patch_size"],
+            "coords": {  # global layers: the whole grid scaled to the window; windowed layers: the window grid
+                "grids": "config",
+                "grid_from": {"size": "image_size", "patch": "patch_size", "order": "wh"},
                 "scale_to": "window_size",
-                "parts": ["window"],
+                "parts": {"window": {"grid_from": {"size": "window_size"}}},
             },
             "head_dim_from": HW,
             "reads_head_dim": False,
@@ -228,11 +226,10 @@ ENTRIES = {
             [],
             {
                 "layout": {**HALF, "order": [1, 0], "interleaved": True},
-                "coords": {
-                    "kind": "image",
-                    "grid_from": ["memory_attention_rope_feat_sizes"],
-                    "memory": True,
-                    "parts": ["memory"],
+                "coords": {  # feat sizes are (width, height); keys: one grid per memory frame, then pointers
+                    "grids": "config",
+                    "grid_from": {"size": "memory_attention_rope_feat_sizes", "order": "wh"},
+                    "parts": {"memory": {"memory_frames": True}},
                 },
                 "head_dim_from": [
                     "memory_attention_hidden_size",
@@ -359,6 +356,8 @@ def scan(path):
     merge = re.search(r"get_vision_position_ids\(\w+, (?:spatial_merge_size=)?([\w.]+)", model)
     if merge:
         signals["merge"] = merge.group(1).split(".")[-1]
+        if re.search(rf"self\.{signals['merge']} = 1\b", model):  # Muse: positions and windows run un-merged
+            signals["merge"] = "1"
     signals["window"] = "get_vision_window_index(" in model
     signals["offset"] = (
         1 if re.search(r"position_ids\.flip\(-1\) \+ 1|position_ids \+ 1\)|frequencies_x \+ 1", model) else 0
@@ -493,31 +492,48 @@ def describe_layout(layout):
 
 
 def describe_coords(coords):
-    kind = {
-        "grid": "packed grid_thw",
-        "image": "one grid",
-        "centres": "2 pi x patch centres in [-1, 1], prefix tokens 0",
-    }[coords["kind"]]
-    parts = [kind]
-    merge = coords.get("merge")
-    if coords["kind"] == "grid":
-        parts.append(f"merge blocks of {merge}" if merge != 1 else "row-major")
+    kind = coords.get("grids", "packed")
+    parts = [
+        {
+            "packed": "packed grid_thw",
+            "one": "one (h, w) grid",
+            "padded": f"padded batch of grids (padding at {coords.get('pad_value', 0)})",
+            "config": "grid from the config",
+        }[kind]
+    ]
+    if kind == "config":
+        grid = coords["grid_from"]
+        parts[0] = "grid " + grid["size"] + (f" / {grid['patch']}" if grid.get("patch") else "")
+        parts[0] += " (w, h)" if grid.get("order") == "wh" else ""
+    merge = coords.get("merge", 1)
+    if merge != 1:
+        parts.append(f"merge blocks of {merge}")
     for key, text in (
         ("temporal", "frame index as an axis"),
         ("window", "window permutation"),
         ("merged_grid", "grid_thw in merged tokens"),
-        ("memory", "keys: tiled per memory frame + pointers at 0"),
     ):
         if coords.get(key):
             parts.append(text)
+    if "centres" in coords:
+        parts.append(f"patch centres in [-1, 1] x {coords['centres']:.6g}")
     if coords.get("offset"):
         parts.append(f"+{coords['offset']}")
+    if coords.get("reference_grid"):
+        parts.append(f"interpolated to {coords['reference_grid']}")
     if coords.get("class_token"):
-        parts.append(f"class token {coords['class_token']} at 0")
-    if coords.get("grid_from"):
-        parts.append("grid from " + " / ".join(coords["grid_from"]))
+        parts.append(f"class token {coords['class_token']} in each grid at 0")
+    if coords.get("prefix_tokens"):
+        parts.append("prefix tokens at 0: " + " + ".join(map(str, coords["prefix_tokens"])))
     if coords.get("scale_to"):
-        parts.append(f"scaled to {coords['scale_to']}")
+        parts.append(f"scaled by {coords['scale_to']} / grid width")
+    for name, change in coords.get("parts", {}).items():
+        what = {
+            "grid_from": lambda v: "grid " + v["size"],
+            "memory_frames": lambda v: "keys: the grid per memory frame + pointer tokens at 0",
+            "prefix_tokens": lambda v: "prefix tokens " + " + ".join(map(str, v)),
+        }
+        parts.append(f'part="{name}": ' + "; ".join(what[key](value) for key, value in change.items()))
     return ", ".join(parts)
 
 
