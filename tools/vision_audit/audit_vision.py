@@ -20,13 +20,15 @@ dealt between the axes), ``order`` (axis order of the pairs), ``arrangement`` (`
 ``interleaved`` (adjacent pairs), ``blocks`` (per-axis rotation blocks), ``learned_class_angles``;
 ``coords``: ``grids`` (``packed`` grid_thw, ``one`` grid per batch, ``padded`` batch of grids, ``config``: the grid
 is a setting), ``grid_from`` (``size`` / ``patch`` config keys, ``order`` ``wh`` for (width, height) pairs),
-``merge`` (config key or int), ``merged_grid`` (grid_thw is given in merged tokens), ``temporal`` (frame index as
+``merge`` (config key, int, or ``input``: merge sizes the processor gives per grid), ``merged_grid`` (grid_thw is given in merged tokens), ``temporal`` (frame index as
 an axis), ``offset``, ``reference_grid`` (timm: interpolate to this grid), ``centres`` (normalised patch centres
 times this scale), ``class_token`` (one per grid, first/last), ``prefix_tokens`` (numbers and config keys summed:
 unrotated tokens in front), ``window`` (config keys whose product is the window in pixels), ``scale_to``
 (positions times this setting / the grid width), ``pad_value``, ``memory_frames`` (keys tiled per memory frame,
 then pointer tokens), ``parts`` (other token sets: column changes by name); ``head_dim_from`` (hidden key, then
-the keys it is divided by); ``defaults`` (class defaults); ``unsupported`` (why rope_jax refuses it).
+the keys it is divided by); ``defaults`` (class defaults); ``unsupported`` (why rope_jax.vision_rope refuses it; rope_jax.from_hf_config refuses
+every vision model type with the same reason, or points to vision_rope); ``language_model`` (a language model
+from_hf_config loads, listed for its 2-D positions).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ ENTRIES = {
     "video_llama_3": (
         "video_llama_3_vision",
         ["video_llama_3"],
-        entry(QWEN, head_dim_from=HW, coords__merge="merge_size"),
+        entry(QWEN, head_dim_from=HW, coords__merge="input"),  # image_merge_sizes / video_merge_sizes
     ),
     "minimax_m3_vl": (
         "minimax_m3_vl_vision",
@@ -278,11 +280,13 @@ ENTRIES = {
         "neomme",
         [],
         {
+            "language_model": True,  # rope_jax.from_hf_config loads it (1-D positions)
             "unsupported": (
                 "it rotates its language model (not a vision tower) by 2-D (row, column) position ids with pairs "
-                "alternating between the axes; build it with layout_frequencies(split_ladder(inv_freq), "
+                "alternating between the axes: rope_jax.from_hf_config gives its rotation for 1-D (text) positions; "
+                "for 2-D position ids build it with layout_frequencies(split_ladder(inv_freq), "
                 "arrangement='alternate') and its position_ids moved to the last axis"
-            )
+            ),
         },
     ),
     "vjepa2": (
@@ -378,7 +382,7 @@ MERGE_NAMES = {
     "spatial_merge_size": "spatial_merge_size",
     "merge": "spatial_merge_size",
     "1": 1,
-    "merge_sizes": "merge_size",
+    "merge_sizes": "input",
 }
 
 
