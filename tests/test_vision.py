@@ -120,7 +120,7 @@ def test_text_and_vision_loaders_agree_on_every_vision_model_type(model_type):
         rope_jax.from_hf_config(config)
     if entry.get("unsupported"):
         assert entry["unsupported"] in str(text_error.value)
-        with pytest.raises(ValueError, match="not supported by rope_jax.vision_rope") as vision_error:
+        with pytest.raises(ValueError, match=r"not supported by rope_jax\.vision_rope") as vision_error:
             rope_jax.vision_rope(config)
         assert entry["unsupported"] in str(vision_error.value)
     else:
