@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -144,3 +147,25 @@ def test_text_loader_points_timm_configs_to_vision_rope():
     for name in ("eva02_base_patch14_224", "vit_pe_core_base_patch16_224"):
         with pytest.raises(ValueError, match="vision_rope"):
             rope_jax.from_hf_config({"architecture": name, "model_args": {}})
+
+
+def python_blocks(path: pathlib.Path, first_heading: str, next_heading: str) -> list[str]:
+    """The ```python blocks of a Markdown file between two headings."""
+    text = path.read_text()
+    text = text[text.index(first_heading) : text.index(next_heading)] if first_heading else text
+    return [textwrap.dedent(block.split("```", 1)[0]) for block in text.split("```python\n")[1:]]
+
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize(
+    "block",
+    python_blocks(ROOT / "README.md", "## Images, video and multimodal positions", "## Attention with RoPE")
+    + python_blocks(ROOT / "docs" / "vision_model_types.md", "", ""),
+)
+def test_vision_code_blocks_of_the_readme_and_docs_run_as_written(block, capsys):
+    """Each block runs in a fresh namespace; what a print shows is what its comment says (up to a colon)."""
+    exec(compile(block, "<block>", "exec"), {})
+    stated = [line.split("# ", 1)[1].split(":")[0] for line in block.splitlines() if line.startswith("print(")]
+    assert capsys.readouterr().out.splitlines() == stated

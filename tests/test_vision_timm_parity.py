@@ -37,13 +37,25 @@ def to_tokens_first(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -2, -3)
 
 
+def rotated(name: str, index: int, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(rope_jax's rotation, timm's)`` of the fed q or k of one case; RoPE-Mixed through its recipe."""
+    case = META[name]["cases"][index]
+    fed, expected = ARRAYS[f"{name}/{index}/{which}"], ARRAYS[f"{name}/{index}/{which}_out"]
+    if f"{name}/{index}/freqs" not in ARRAYS.files:
+        rope, coords = rope_jax.vision_rope(case["config"], **case["rope"])
+        return to_tokens_first(np.asarray(rope(to_tokens_first(fed), coords))), expected
+    # RoPE-Mixed, the refusal's recipe: coordinates from patch_grid_coords, timm's learned per-head frequencies
+    (h, w), layer = case["rope"]["grid_thw"][0], 0
+    freqs = ARRAYS[f"{name}/{index}/freqs"][::-1, layer].transpose(1, 0, 2)
+    coords = rope_jax.patch_grid_coords(h, w, num_prefix_tokens=1)
+    rotation = rope_jax.apply_rope_nd(to_tokens_first(fed), coords, freqs=freqs, interleaved=True)
+    return to_tokens_first(np.asarray(rotation)), expected
+
+
 @pytest.mark.parametrize(("name", "index"), cases("ropes"))
 def test_rotated_q_and_k_match_timm(name, index):
-    case = META[name]["cases"][index]
-    rope, coords = rope_jax.vision_rope(case["config"], **case["rope"])
     for which in "qk":
-        fed, expected = ARRAYS[f"{name}/{index}/{which}"], ARRAYS[f"{name}/{index}/{which}_out"]
-        actual = to_tokens_first(np.asarray(rope(to_tokens_first(fed), coords)))
+        actual, expected = rotated(name, index, which)
         np.testing.assert_allclose(actual, expected, atol=TOLERANCE, rtol=0, err_msg=f"{name} case {index} {which}")
 
 
@@ -62,20 +74,15 @@ def test_axial_coordinates_and_bands_are_timms_bit_for_bit(name, index):
 
 @pytest.mark.parametrize(("name", "index"), cases("mixed"))
 def test_rope_mixed_recipe_matches_timm(name, index):
-    """The refusal's recipe: coordinates from patch_grid_coords, timm's learned frequencies per layer and head."""
+    """vision_rope refuses RoPE-Mixed with a recipe; the recipe (as rotated() runs it) matches timm."""
     case = META[name]["cases"][index]
     with pytest.raises(ValueError, match="apply_rope_nd") as refusal:
         rope_jax.vision_rope(case["config"], **case["rope"])
     assert "freqs[::-1, l].transpose(1, 0, 2)" in str(refusal.value)
-    (h, w), layer = case["rope"]["grid_thw"][0], 0
-    freqs = ARRAYS[f"{name}/{index}/freqs"]
-    coords = rope_jax.patch_grid_coords(h, w, num_prefix_tokens=1)
+    assert "patch_grid_coords(h, w, num_prefix_tokens=1)" in str(refusal.value)
     for which in "qk":
-        fed, expected = ARRAYS[f"{name}/{index}/{which}"], ARRAYS[f"{name}/{index}/{which}_out"]
-        rotated = rope_jax.apply_rope_nd(
-            to_tokens_first(fed), coords, freqs=freqs[::-1, layer].transpose(1, 0, 2), interleaved=True
-        )
-        np.testing.assert_allclose(to_tokens_first(np.asarray(rotated)), expected, atol=TOLERANCE, rtol=0)
+        actual, expected = rotated(name, index, which)
+        np.testing.assert_allclose(actual, expected, atol=TOLERANCE, rtol=0, err_msg=f"{name} case {index} {which}")
 
 
 def test_every_audited_timm_architecture_with_rope_has_a_fixture():

@@ -48,12 +48,12 @@ MIXED_RECIPE = (
 
 def family(name: str) -> str:
     for key, label in (
-        ("eva02", "EVA-02"),
-        ("eva_giant", "EVA"),
-        ("pe_", "PE (Perception Encoder)"),
         ("rope_mixed", "RoPE-ViT mixed"),
         ("rope_reg", "SBB ViT with RoPE"),
+        ("_pe_", "PE (Perception Encoder)"),
         ("_rope_", "RoPE-ViT axial"),
+        ("eva02", "EVA-02"),
+        ("eva_giant", "EVA"),
         ("dinov3", "DINOv3 (timm port)"),
         ("sapiens2", "Sapiens2 (timm port)"),
         ("lingbot", "LingBot (timm port)"),

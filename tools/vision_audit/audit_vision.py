@@ -12,8 +12,9 @@ window permutation, class tokens) and the vision config class defaults (instanti
 Part 2 (hand-read, ``ENTRIES`` below): the same facts written as the table's fields, for every model type the
 scan finds. The script fails when the two disagree or when the scan finds a model type the hand table lacks,
 so a new transformers release cannot slip a new layout past the table. Then it writes the packaged table
-``rope_jax/vision_model_types.json`` and ``docs/vision_model_types.md``. ``tests/fixtures/generate_vision_fixtures.py``
-checks the table by running each tower's own rotation.
+``rope_jax/vision_model_types.json``. ``tests/fixtures/generate_vision_fixtures.py`` checks the table by running each
+tower's own rotation; ``tools/vision_audit/write_docs.py`` writes ``docs/vision_model_types.md`` from the table and
+the fixtures.
 
 Table fields: ``layout``: ``ladder`` (``half``/``third``/``head``/``dinov3``), ``axes``, ``split`` (one ladder
 dealt between the axes), ``order`` (axis order of the pairs), ``arrangement`` (``blocks``/``alternate``),
@@ -48,7 +49,6 @@ transformers.logging.set_verbosity_error()
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 OUT = ROOT / "rope_jax" / "vision_model_types.json"
-DOCS = ROOT / "docs" / "vision_model_types.md"
 MODELS = pathlib.Path(transformers.__file__).parent / "models"
 VISION_CLASS = re.compile(
     r"Vision|Visual|ViT|Memory|DINOv3|Dinov3|Sapiens|Eomt|Jepa|JEPA|LoFTR|LightGlue|MLCD|Pixtral|Sam\d|Sam3|EdgeTam|NeoMME"
@@ -466,104 +466,10 @@ def main():
         json.dumps({"transformers_version": transformers.__version__, "model_types": table}, indent=1, sort_keys=True)
         + "\n"
     )
-    DOCS.write_text(docs(table))
     print(
         f"{len(ENTRIES)} towers ({sum(1 for e in table.values() if e.get('unsupported'))} refused), "
-        f"{len(table)} model types -> {OUT.relative_to(ROOT)}, {DOCS.relative_to(ROOT)}"
+        f"{len(table)} model types -> {OUT.relative_to(ROOT)}"
     )
-
-
-def describe_layout(layout):
-    ladder = {
-        "half": "theta^(-2i/(d/2))",
-        "third": "theta^(-2i/S), S = 2*((d//3)//2)",
-        "head": "theta^(-2i/d)",
-        "dinov3": "theta^(-4i/d) (DINOv3)",
-    }[layout["ladder"]]
-    axes = "thw" if layout["axes"] == 3 else "hw"
-    order = "".join(axes[a] for a in layout.get("order", range(layout["axes"])))
-    parts = [
-        f"{ladder}",
-        ("split even/odd between " if layout.get("split") else "") + f"axes {order}",
-        layout.get("arrangement", "blocks"),
-        "adjacent pairs" if layout.get("interleaved") else "half-split",
-    ]
-    if layout.get("blocks", 1) > 1:
-        parts.append(f"{layout['blocks']} rotation blocks")
-    if layout.get("learned_class_angles"):
-        parts.append(f"class token: learned {layout['learned_class_angles']}")
-    return ", ".join(parts)
-
-
-def describe_coords(coords):
-    kind = coords.get("grids", "packed")
-    parts = [
-        {
-            "packed": "packed grid_thw",
-            "one": "one (h, w) grid",
-            "padded": f"padded batch of grids (padding at {coords.get('pad_value', 0)})",
-            "config": "grid from the config",
-        }[kind]
-    ]
-    if kind == "config":
-        grid = coords["grid_from"]
-        parts[0] = "grid " + grid["size"] + (f" / {grid['patch']}" if grid.get("patch") else "")
-        parts[0] += " (w, h)" if grid.get("order") == "wh" else ""
-    merge = coords.get("merge", 1)
-    if merge != 1:
-        parts.append(f"merge blocks of {merge}")
-    for key, text in (
-        ("temporal", "frame index as an axis"),
-        ("window", "window permutation"),
-        ("merged_grid", "grid_thw in merged tokens"),
-    ):
-        if coords.get(key):
-            parts.append(text)
-    if "centres" in coords:
-        parts.append(f"patch centres in [-1, 1] x {coords['centres']:.6g}")
-    if coords.get("offset"):
-        parts.append(f"+{coords['offset']}")
-    if coords.get("reference_grid"):
-        parts.append(f"interpolated to {coords['reference_grid']}")
-    if coords.get("class_token"):
-        parts.append(f"class token {coords['class_token']} in each grid at 0")
-    if coords.get("prefix_tokens"):
-        parts.append("prefix tokens at 0: " + " + ".join(map(str, coords["prefix_tokens"])))
-    if coords.get("scale_to"):
-        parts.append(f"scaled by {coords['scale_to']} / grid width")
-    for name, change in coords.get("parts", {}).items():
-        what = {
-            "grid_from": lambda v: "grid " + v["size"],
-            "memory_frames": lambda v: "keys: the grid per memory frame + pointer tokens at 0",
-            "prefix_tokens": lambda v: "prefix tokens " + " + ".join(map(str, v)),
-        }
-        parts.append(f'part="{name}": ' + "; ".join(what[key](value) for key, value in change.items()))
-    return ", ".join(parts)
-
-
-def docs(table):
-    lines = [
-        "# Vision model types",
-        "",
-        f"Written by `tools/vision_audit/audit_vision.py` from transformers {transformers.__version__}'s modeling code;",
-        "checked by `tests/test_vision_parity.py` against fixtures from each tower's own rotation function.",
-        "`rope, coords = rope_jax.vision_rope(config, grid_thw)` builds both; `rope(q, coords)` rotates.",
-        "Frequencies: the ladder, how it is dealt to the axes (axis order, blocks or alternating pairs), the pair",
-        "layout. Coordinates: the token order and what each token's coordinate is.",
-        "",
-        "| model type | tower | frequencies | coordinates |",
-        "|---|---|---|---|",
-    ]
-    for model_type, e in sorted(table.items()):
-        if e.get("vision_model_type"):
-            lines.append(f"| `{model_type}` | {e['tower']} | its `vision_config` (`{e['vision_model_type']}`) | |")
-        elif e.get("unsupported"):
-            lines.append(f"| `{model_type}` | {e['tower']} | refused: {e['unsupported']} | |")
-        else:
-            lines.append(
-                f"| `{model_type}` | {e['tower']} | {describe_layout(e['layout'])} | {describe_coords(e['coords'])} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
