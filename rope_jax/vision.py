@@ -1,15 +1,20 @@
-"""Vision towers' RoPE in one call: a Hugging Face vision config -> the RoPE and the coordinates of its tokens.
+"""Vision towers' RoPE in one call: a vision config -> the RoPE and the coordinates of its tokens.
 
-:func:`vision_rope` reads the audit table :data:`VISION_MODEL_TYPES` (``vision_model_types.json``, written by
-``tools/vision_audit`` from transformers' modeling code and checked by running it) and builds, from data only:
+:func:`vision_rope` reads the audit tables, :data:`VISION_MODEL_TYPES` (transformers' vision and video towers,
+``vision_model_types.json``) and :data:`TIMM_ARCHITECTURES` (timm's ViTs with RoPE,
+``vision_timm_architectures.json``), written by ``tools/vision_audit`` from the reference code and checked by
+running it, and builds from their columns only:
 
 - the frequency matrix ``[A, P]``: the ladder (``theta ** (-2i / S)`` over ``S`` features, or DINOv3's), dealt
   to the axes in blocks or alternating pairs (:func:`rope_jax.layout_frequencies`), split between axes
   (:func:`rope_jax.split_ladder`, Pixtral), in the axis order the model rotates by;
 - the pair layout (half-split or adjacent) and the per-axis rotation blocks (Gemma 4);
-- the coordinates in the model's token order: packed images and videos in spatial-merge-block order
+- the coordinates in the model's token order: where the grids come from (``grid_thw``, one grid per batch, a
+  padded batch, the config), packed images and videos in spatial-merge-block order
   (:func:`rope_jax.packed_patch_coords`), Qwen2.5-VL's window permutation (:func:`rope_jax.window_order`),
-  offsets, class tokens, normalised patch centres (:func:`rope_jax.patch_centre_coords`).
+  offsets, timm's reference-grid interpolation (:func:`rope_jax.patch_grid_coords`), normalised patch centres
+  (:func:`rope_jax.patch_centre_coords`), class, register and query tokens, memory frames; ``part=`` picks another
+  token set of the same tower (the ``parts`` column: changes to the other columns).
 
 The result feeds the one rotation primitive: ``rope(q, coords)`` is a :class:`rope_jax.RoPENd` call.
 """
@@ -303,6 +308,15 @@ def _coordinates(
     spec.update(parts.get(part, {}))
     if spec.get("memory_frames") and memory is None:
         raise ValueError(f"part={part!r} needs memory_frames=, the number of memory frames the keys hold.")
+    if memory is not None and not spec.get("memory_frames"):
+        memory_parts = [name for name, change in parts.items() if change.get("memory_frames")]
+        raise ValueError(
+            f"memory_frames= describes memory-attention keys; this model's are part={memory_parts[0]!r}."
+            if memory_parts
+            else "memory_frames= describes memory-attention keys, which this model does not have."
+        )
+    if pad_to is not None and spec.get("grids") != "padded":
+        raise ValueError("pad_to= applies to towers that take a padded batch of grids (Gemma 4), not this one.")
     grids = _grids(config, entry, spec, grid_thw)
     if spec.get("grids") != "padded":
         return _sequence_coords(config, entry, spec, grids, merge_size, memory)
@@ -388,6 +402,8 @@ def vision_rope(
     """
     rope, entry, vision = _tower(config, {} if learned is None else dict(learned))
     memory = None
+    if memory_frames is None and pointer_tokens:
+        raise ValueError("pointer_tokens= follows the memory frames: pass memory_frames= with it (part='memory').")
     if memory_frames is not None:
         memory = (
             _checks.positive_int("memory_frames", memory_frames),

@@ -94,11 +94,19 @@ def test_wrapper_configs_load_their_vision_config():
         ({"model_type": "dinov3_vit"}, [(1, 2, 2), (1, 2, 2)], "one image grid"),
         ({"model_type": "video_llama_3_vision"}, [(1, 4, 4)], "pass merge_size"),
         ({"model_type": "llama4_vision_model"}, [(5, 5)], "fixed by its config"),
+        ({"model_type": "sam2_video", "part": "memory"}, None, "needs memory_frames"),
+        ({"model_type": "sam2_video", "memory_frames": 2}, None, "part='memory'"),
+        ({"model_type": "qwen2_vl_vision", "memory_frames": 2}, [(1, 4, 4)], "does not have"),
+        ({"model_type": "qwen2_vl_vision", "pad_to": 64}, [(1, 4, 4)], "padded batch"),
+        ({"model_type": "sam2_video", "pointer_tokens": 2}, None, "pass memory_frames"),
+        ({"model_type": "sam3_vit_model", "part": "memory"}, None, "part must be one of None, 'window'"),
     ],
 )
 def test_refusals_name_the_reason(config, grid, match):
+    config = dict(config)
+    arguments = {key: config.pop(key) for key in ("part", "memory_frames", "pad_to", "pointer_tokens") if key in config}
     with pytest.raises(ValueError, match=match):
-        rope_jax.vision_rope(config, grid_thw=grid)
+        rope_jax.vision_rope(config, grid_thw=grid, **arguments)
 
 
 def test_fixed_grid_towers_need_no_grid():
