@@ -61,7 +61,7 @@ from rope_jax.positions import (
     window_order,
 )
 from rope_jax.rotary import RoPE, RoPETable, apply_rope, rope_angles, rotate
-from rope_jax.vision import VISION_MODEL_TYPES, vision_rope
+from rope_jax.vision import TIMM_ARCHITECTURES, VISION_MODEL_TYPES, vision_rope
 
 if TYPE_CHECKING:
     from rope_jax import nn as nn
@@ -74,6 +74,7 @@ __all__ = [
     "NTK",
     "SCALING_RULES",
     "SUPPORTED_ROPE_TYPES",
+    "TIMM_ARCHITECTURES",
     "VISION_MODEL_TYPES",
     "CacheView",
     "Default",

@@ -21,7 +21,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from rope_jax import _checks
+from rope_jax import _checks, _vision_table
 from rope_jax.frequencies import NTK, SCALING_RULES, Scaling
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
@@ -160,6 +160,9 @@ def _entry(config: dict) -> tuple[str | None, Mapping[str, Any]]:
     model_type = _model_type(config.get("model_type"))
     if model_type is not None and not isinstance(model_type, str):
         raise TypeError(f"model_type must be a string, got {type(model_type).__name__} {model_type!r}.")
+    refusal = _vision_table.text_refusal(config, model_type)
+    if refusal is not None:  # a vision model: the vision table says why, and where it loads
+        raise ValueError(refusal)
     entry = MODEL_TYPES.get(model_type) if model_type is not None else None
     if entry is None:
         if not any(key in config for key in _ROPE_KEYS):
@@ -595,8 +598,9 @@ def from_hf_config(
         TypeError: A config value of the wrong type (``rope_scaling`` not a dict, ``head_dim`` not an int,
             ``rope_theta`` not a number...), naming the key.
         ValueError: Unknown rope type, missing required keys, invalid values, layers that disagree with no
-            ``layer_type``, a layer type without RoPE, a model without RoPE, an unsupported model type (vision
-            encoders among them), or no RoPE in the config.
+            ``layer_type``, a layer type without RoPE, a model without RoPE, an unsupported model type, a vision
+            model type (refused with the vision audit's reason, or pointed to :func:`rope_jax.vision_rope` where
+            it loads there), or no RoPE in the config.
         FileNotFoundError: ``config`` is a path that does not exist.
 
     Example:

@@ -237,6 +237,7 @@ def patch_grid_coords(
     num_prefix_tokens: int = 0,
     train_grid: tuple[int, int] | None = None,
     resolution: str = "extrapolate",
+    offset: float = 0.0,
 ) -> np.ndarray:
     """(row, column) coordinates of an ``height x width`` patch grid, row-major as ViTs flatten patches.
 
@@ -250,6 +251,14 @@ def patch_grid_coords(
     ratio instead, ``i * (train / new)`` (SAM3's rounding, and what ``"interpolate"`` computed before it followed
     timm: the two differ by an ulp or so).
 
+    ``offset`` is added to the patch indices before any rescaling, in float32 (timm's ``grid_offset``: PE counts
+    patches from 1, ``(i + 1) / new * train``).
+
+    Example:
+        >>> from rope_jax import patch_grid_coords
+        >>> patch_grid_coords(2, 2, offset=1.0, train_grid=(4, 4), resolution="interpolate").tolist()
+        [[2.0, 2.0], [2.0, 4.0], [4.0, 2.0], [4.0, 4.0]]
+
     Returns:
         float32 ``[num_prefix_tokens + height * width, 2]``.
     """
@@ -258,7 +267,8 @@ def patch_grid_coords(
     num_prefix_tokens = _checks.integer("num_prefix_tokens", num_prefix_tokens, minimum=0)
     _checks.one_of("resolution", resolution, ("extrapolate", "interpolate", "scale"))
     train = None if train_grid is None else _checks.integers("train_grid", train_grid, length=2, minimum=1)
-    rows, cols = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
+    start = np.float32(_checks.number("offset", offset))
+    rows, cols = np.meshgrid(*(np.arange(n, dtype=np.float32) + start for n in (height, width)), indexing="ij")
     if resolution != "extrapolate":
         if train is None:
             raise ValueError(f"resolution={resolution!r} needs train_grid=(height, width) of the training grid.")

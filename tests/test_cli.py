@@ -129,3 +129,18 @@ def test_inspect_help_lists_every_rope_type_it_reads(capsys):
         main(["inspect", "--help"])
     text = capsys.readouterr().out
     assert all(rope_type in text for rope_type in ("default", "yarn", "llama3", "longrope", "proportional", "ntk"))
+
+
+@pytest.mark.parametrize(
+    ("config", "tower"),
+    [
+        ({"architecture": "vit_pe_core_base_patch16_224"}, "timm vit_pe_core_base_patch16_224 (PE"),
+        ({"model_type": "sam2_video"}, "vision tower   sam2_video"),
+    ],
+)
+def test_inspect_a_vision_tower(tmp_path, capsys, config, tower):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert tower in out and "coordinates" in out and "head dim" in out

@@ -18,7 +18,7 @@ PUBLIC = {
     "interleaved_to_half_split", "layer_ropes", "mixed_frequencies", "mrope_frequencies", "mrope_positions",
     "nd_angles", "patch_grid_coords", "positions_from_mask", "positions_from_segments", "rope_angles", "rotate",
     "video_coords", "VISION_MODEL_TYPES", "axial_rotary_dim", "layout_frequencies", "packed_patch_coords",
-    "patch_centre_coords", "split_ladder", "vision_rope", "window_order",
+    "patch_centre_coords", "split_ladder", "vision_rope", "window_order", "TIMM_ARCHITECTURES",
 }  # fmt: skip
 
 

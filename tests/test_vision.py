@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
+import textwrap
+
 import numpy as np
 import pytest
 
 import rope_jax
+from rope_jax.vision import tower_rope
 
 
 def random(shape, seed):
@@ -88,14 +92,88 @@ def test_wrapper_configs_load_their_vision_config():
         ({"model_type": "qwen2_vl_vision"}, None, "pass grid_thw"),
         ({"model_type": "mlcd_vision_model"}, [(4, 4)], "class_pos_emb"),
         ({"model_type": "dinov3_vit"}, [(1, 2, 2), (1, 2, 2)], "one image grid"),
+        ({"model_type": "video_llama_3_vision"}, [(1, 4, 4)], "pass merge_size"),
+        ({"model_type": "llama4_vision_model"}, [(5, 5)], "fixed by its config"),
+        ({"model_type": "sam2_video", "part": "memory"}, None, "needs memory_frames"),
+        ({"model_type": "sam2_video", "memory_frames": 2}, None, "part='memory'"),
+        ({"model_type": "qwen2_vl_vision", "memory_frames": 2}, [(1, 4, 4)], "does not have"),
+        ({"model_type": "qwen2_vl_vision", "pad_to": 64}, [(1, 4, 4)], "padded batch"),
+        ({"model_type": "sam2_video", "pointer_tokens": 2}, None, "pass memory_frames"),
+        ({"model_type": "sam3_vit_model", "part": "memory"}, None, "part must be one of None, 'window'"),
     ],
 )
 def test_refusals_name_the_reason(config, grid, match):
+    config = dict(config)
+    arguments = {key: config.pop(key) for key in ("part", "memory_frames", "pad_to", "pointer_tokens") if key in config}
     with pytest.raises(ValueError, match=match):
-        rope_jax.vision_rope(config, grid_thw=grid)
+        rope_jax.vision_rope(config, grid_thw=grid, **arguments)
 
 
 def test_fixed_grid_towers_need_no_grid():
     rope, coords = rope_jax.vision_rope({"model_type": "llama4_vision_model", "image_size": 56, "patch_size": 14})
     assert coords.shape == (17, 2) and coords[-1].tolist() == [0.0, 0.0] and coords[0].tolist() == [1.0, 1.0]
     assert rope.interleaved
+
+
+@pytest.mark.parametrize("model_type", sorted(rope_jax.VISION_MODEL_TYPES))
+def test_text_and_vision_loaders_agree_on_every_vision_model_type(model_type):
+    """One source of truth: the vision table. A refused type is refused by both loaders with its reason; a tower
+    loads in vision_rope and the text loader points there; wrappers and language models are the text loader's."""
+    entry = rope_jax.VISION_MODEL_TYPES[model_type]
+    config = {"model_type": model_type}
+    if entry.get("vision_model_type") or entry.get("language_model"):
+        try:
+            rope_jax.from_hf_config(config)
+        except ValueError as error:  # e.g. layer types to choose from: never the vision table's refusal
+            assert "vision" not in str(error)
+        return
+    with pytest.raises(ValueError) as text_error:
+        rope_jax.from_hf_config(config)
+    if entry.get("unsupported"):
+        assert entry["unsupported"] in str(text_error.value)
+        with pytest.raises(ValueError, match=r"not supported by rope_jax\.vision_rope") as vision_error:
+            rope_jax.vision_rope(config)
+        assert entry["unsupported"] in str(vision_error.value)
+    else:
+        assert "rope_jax.vision_rope" in str(text_error.value)
+        grid = None if entry["coords"].get("grids") == "config" else [(1, 4, 4)]
+        learned = {}
+        if entry["layout"].get("learned_class_angles"):  # MLCD: the class token's angles, one per pair
+            pairs = tower_rope(config)[0].rotary_dim // 2
+            learned = {entry["layout"]["learned_class_angles"]: np.linspace(0.0, 1.0, pairs)}
+        merge = 1 if entry["coords"].get("merge") == "input" else None
+        rope, coords = rope_jax.vision_rope(config, grid_thw=grid, learned=learned, merge_size=merge)
+        assert coords.shape[-1] == rope.num_axes
+
+
+def test_text_loader_gives_v_jepa_2_its_true_reason():
+    with pytest.raises(ValueError, match=r"does not rotate.*0\.17x to 1\.40x"):
+        rope_jax.from_hf_config({"model_type": "vjepa2", "hidden_size": 1024, "num_attention_heads": 16})
+
+
+def test_text_loader_points_timm_configs_to_vision_rope():
+    for name in ("eva02_base_patch14_224", "vit_pe_core_base_patch16_224"):
+        with pytest.raises(ValueError, match="vision_rope"):
+            rope_jax.from_hf_config({"architecture": name, "model_args": {}})
+
+
+def python_blocks(path: pathlib.Path, first_heading: str, next_heading: str) -> list[str]:
+    """The ```python blocks of a Markdown file between two headings."""
+    text = path.read_text()
+    text = text[text.index(first_heading) : text.index(next_heading)] if first_heading else text
+    return [textwrap.dedent(block.split("```", 1)[0]) for block in text.split("```python\n")[1:]]
+
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize(
+    "block",
+    python_blocks(ROOT / "README.md", "## Images, video and multimodal positions", "## Attention with RoPE")
+    + python_blocks(ROOT / "docs" / "vision_model_types.md", "", ""),
+)
+def test_vision_code_blocks_of_the_readme_and_docs_run_as_written(block, capsys):
+    """Each block runs in a fresh namespace; what a print shows is what its comment says (up to a colon)."""
+    exec(compile(block, "<block>", "exec"), {})
+    stated = [line.split("# ", 1)[1].split(":")[0] for line in block.splitlines() if line.startswith("print(")]
+    assert capsys.readouterr().out.splitlines() == stated

@@ -131,11 +131,12 @@ def inspect_config(name_or_path: str) -> tuple[str, list[tuple[str | None, RoPE 
     """
     config, label = load_config(name_or_path)
     entry = VISION_MODEL_TYPES.get(str(config.get("model_type")))
-    if entry is not None and not entry.get("vision_model_type"):  # a vision tower's own config
-        tower, entry = tower_rope(config)
+    if "architecture" in config or (entry is not None and not entry.get("vision_model_type")):  # a vision tower
+        tower, entry = tower_rope(config)  # a transformers vision config, or a timm one ({"architecture": ...})
         layout = ", ".join(f"{key} {value}" for key, value in sorted(entry["layout"].items()))
         coords = ", ".join(f"{key} {value}" for key, value in sorted(entry["coords"].items()))
-        text = f"config         {label}\nvision tower   {entry['tower']}\nfrequencies    {layout}\n"
+        source = entry.get("tower") or f"timm {config['architecture']} ({entry['family']})"
+        text = f"config         {label}\nvision tower   {source}\nfrequencies    {layout}\n"
         text += f"coordinates    {coords}\n" + describe(tower)
         return text, [(None, tower)]
     original = original_context_length(config)

@@ -12,17 +12,24 @@ window permutation, class tokens) and the vision config class defaults (instanti
 Part 2 (hand-read, ``ENTRIES`` below): the same facts written as the table's fields, for every model type the
 scan finds. The script fails when the two disagree or when the scan finds a model type the hand table lacks,
 so a new transformers release cannot slip a new layout past the table. Then it writes the packaged table
-``rope_jax/vision_model_types.json`` and ``docs/vision_model_types.md``. ``tests/fixtures/generate_vision_fixtures.py``
-checks the table by running each tower's own rotation.
+``rope_jax/vision_model_types.json``. ``tests/fixtures/generate_vision_fixtures.py`` checks the table by running each
+tower's own rotation; ``tools/vision_audit/write_docs.py`` writes ``docs/vision_model_types.md`` from the table and
+the fixtures.
 
 Table fields: ``layout``: ``ladder`` (``half``/``third``/``head``/``dinov3``), ``axes``, ``split`` (one ladder
 dealt between the axes), ``order`` (axis order of the pairs), ``arrangement`` (``blocks``/``alternate``),
 ``interleaved`` (adjacent pairs), ``blocks`` (per-axis rotation blocks), ``learned_class_angles``;
-``coords``: ``kind`` (``grid`` packed grid_thw, ``image`` one grid, ``centres`` DINOv3), ``merge`` (config key or
-int), ``merged_grid`` (grid_thw is given in merged tokens), ``temporal``, ``offset``, ``class_token``,
-``window`` (config keys whose product is the window in pixels), ``grid_from`` (config keys of a fixed grid),
-``scale_to``, ``memory``, ``parts``; ``head_dim_from`` (hidden key, then the keys it is divided by);
-``defaults`` (class defaults); ``unsupported`` (why rope_jax refuses it).
+``coords``: ``grids`` (``packed`` grid_thw, ``one`` grid per batch, ``padded`` batch of grids, ``config``: the grid
+is a setting), ``grid_from`` (``size`` / ``patch`` config keys, ``order`` ``wh`` for (width, height) pairs),
+``merge`` (config key, int, or ``input``: merge sizes the processor gives per grid), ``merged_grid`` (grid_thw is given in merged tokens), ``temporal`` (frame index as
+an axis), ``offset``, ``reference_grid`` (timm: interpolate to this grid), ``centres`` (normalised patch centres
+times this scale), ``class_token`` (one per grid, first/last), ``prefix_tokens`` (numbers and config keys summed:
+unrotated tokens in front), ``window`` (config keys whose product is the window in pixels), ``scale_to``
+(positions times this setting / the grid width), ``pad_value``, ``memory_frames`` (keys tiled per memory frame,
+then pointer tokens), ``parts`` (other token sets: column changes by name); ``head_dim_from`` (hidden key, then
+the keys it is divided by); ``defaults`` (class defaults); ``unsupported`` (why rope_jax.vision_rope refuses it; rope_jax.from_hf_config refuses
+every vision model type with the same reason, or points to vision_rope); ``language_model`` (a language model
+from_hf_config loads, listed for its 2-D positions).
 """
 
 from __future__ import annotations
@@ -42,7 +49,6 @@ transformers.logging.set_verbosity_error()
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 OUT = ROOT / "rope_jax" / "vision_model_types.json"
-DOCS = ROOT / "docs" / "vision_model_types.md"
 MODELS = pathlib.Path(transformers.__file__).parent / "models"
 VISION_CLASS = re.compile(
     r"Vision|Visual|ViT|Memory|DINOv3|Dinov3|Sapiens|Eomt|Jepa|JEPA|LoFTR|LightGlue|MLCD|Pixtral|Sam\d|Sam3|EdgeTam|NeoMME"
@@ -50,8 +56,15 @@ VISION_CLASS = re.compile(
 
 # ------------------------------------------------------------------------------------- hand-read entries
 HALF = {"ladder": "half", "axes": 2}
-QWEN = {"layout": HALF, "coords": {"kind": "grid", "merge": "spatial_merge_size"}}
+QWEN = {"layout": HALF, "coords": {"merge": "spatial_merge_size"}}
+TWO_PI = 6.283185307179586  # 2 * math.pi, as the DINOv3 towers scale their patch centres
 HW = ["hidden_size", "num_heads"]
+DINOV3 = {  # 2 pi x patch centres, class and register tokens in front (unrotated)
+    "layout": {"ladder": "dinov3", "axes": 2},
+    "coords": {"grids": "one", "centres": TWO_PI, "prefix_tokens": [1, "num_register_tokens"]},
+    "head_dim_from": HW,
+    "reads_head_dim": False,
+}
 
 
 def entry(base, **changes):
@@ -89,7 +102,7 @@ ENTRIES = {
     "video_llama_3": (
         "video_llama_3_vision",
         ["video_llama_3"],
-        entry(QWEN, head_dim_from=HW, coords__merge="merge_size"),
+        entry(QWEN, head_dim_from=HW, coords__merge="input"),  # image_merge_sizes / video_merge_sizes
     ),
     "minimax_m3_vl": (
         "minimax_m3_vl_vision",
@@ -104,7 +117,7 @@ ENTRIES = {
     "step3p7": (
         "step3p5_vision",
         ["step3p7"],
-        entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords__merge=1),
+        entry(QWEN, head_dim_from=HW, layout={**HALF, "order": [1, 0]}, coords={"grids": "one"}),
     ),
     "inkling2": (
         "inkling2_vision",
@@ -114,7 +127,6 @@ ENTRIES = {
             head_dim_from=HW,
             layout={**HALF, "order": [1, 0], "interleaved": True},
             coords={
-                "kind": "grid",
                 "merge": "spatial_merge_size",
                 "merged_grid": True,
                 "offset": 1,
@@ -129,6 +141,7 @@ ENTRIES = {
             QWEN,
             head_dim_from=HW,
             layout={**HALF, "order": [1, 0]},
+            coords__merge=1,
             coords__offset=1,
             coords__window=["pos_emb_height", "patch_size"],
         ),
@@ -140,6 +153,7 @@ ENTRIES = {
             QWEN,
             head_dim_from=HW,
             layout={**HALF, "order": [1, 0]},
+            coords__merge=1,
             coords__offset=1,
             coords__window=["pos_emb_height", "patch_size"],
         ),
@@ -149,21 +163,30 @@ ENTRIES = {
         [],
         {
             "layout": {"ladder": "head", "axes": 2, "split": True},
-            "coords": {"kind": "grid", "merge": 1},
+            "coords": {"merge": 1},
             "head_dim_from": HW,
         },
     ),
     "gemma4": (
         "gemma4_vision",
         ["gemma4"],
-        {"layout": {**HALF, "order": [1, 0], "blocks": 2}, "coords": {"kind": "image"}, "head_dim_from": HW},
+        {
+            "layout": {**HALF, "order": [1, 0], "blocks": 2},
+            "coords": {"grids": "padded", "pad_value": -1},
+            "head_dim_from": HW,
+        },
     ),
     "llama4": (
         "llama4_vision_model",
         [],
         {
             "layout": {**HALF, "order": [1, 0], "interleaved": True},
-            "coords": {"kind": "image", "grid_from": ["image_size", "patch_size"], "offset": 1, "class_token": "last"},
+            "coords": {
+                "grids": "config",
+                "grid_from": {"size": "image_size", "patch": "patch_size"},
+                "offset": 1,
+                "class_token": "last",
+            },
             "head_dim_from": HW,
             "reads_head_dim": False,
         },
@@ -173,50 +196,27 @@ ENTRIES = {
         [],
         {
             "layout": {**HALF, "learned_class_angles": "class_pos_emb"},
-            "coords": {"kind": "image", "class_token": "first"},
+            "coords": {"grids": "one", "prefix_tokens": [1]},
             "head_dim_from": HW,
         },
     ),
-    "dinov3_vit": (
-        "dinov3_vit",
-        [],
-        {
-            "layout": {"ladder": "dinov3", "axes": 2},
-            "coords": {"kind": "centres"},
-            "head_dim_from": HW,
-            "reads_head_dim": False,
-        },
-    ),
+    "dinov3_vit": ("dinov3_vit", [], DINOV3),
     "eomt_dinov3": (
         "eomt_dinov3",
         [],
-        {
-            "layout": {"ladder": "dinov3", "axes": 2},
-            "coords": {"kind": "centres"},
-            "head_dim_from": HW,
-            "reads_head_dim": False,
-        },
+        entry(DINOV3, coords__parts={"queries": {"prefix_tokens": ["num_queries", 1, "num_register_tokens"]}}),
     ),
-    "sapiens2": (
-        "sapiens2",
-        [],
-        {
-            "layout": {"ladder": "dinov3", "axes": 2},
-            "coords": {"kind": "centres"},
-            "head_dim_from": HW,
-            "reads_head_dim": False,
-        },
-    ),
+    "sapiens2": ("sapiens2", [], DINOV3),
     "sam3": (
         "sam3_vit_model",
         ["sam3"],
         {
             "layout": {**HALF, "order": [1, 0], "interleaved": True},
-            "coords": {
-                "kind": "image",
-                "grid_from": ["image_size", "patch_size"],
+            "coords": {  # global layers: the whole grid scaled to the window; windowed layers: the window grid
+                "grids": "config",
+                "grid_from": {"size": "image_size", "patch": "patch_size", "order": "wh"},
                 "scale_to": "window_size",
-                "parts": ["window"],
+                "parts": {"window": {"grid_from": {"size": "window_size"}}},
             },
             "head_dim_from": HW,
             "reads_head_dim": False,
@@ -228,11 +228,10 @@ ENTRIES = {
             [],
             {
                 "layout": {**HALF, "order": [1, 0], "interleaved": True},
-                "coords": {
-                    "kind": "image",
-                    "grid_from": ["memory_attention_rope_feat_sizes"],
-                    "memory": True,
-                    "parts": ["memory"],
+                "coords": {  # feat sizes are (width, height); keys: one grid per memory frame, then pointers
+                    "grids": "config",
+                    "grid_from": {"size": "memory_attention_rope_feat_sizes", "order": "wh"},
+                    "parts": {"memory": {"memory_frames": True}},
                 },
                 "head_dim_from": [
                     "memory_attention_hidden_size",
@@ -281,11 +280,13 @@ ENTRIES = {
         "neomme",
         [],
         {
+            "language_model": True,  # rope_jax.from_hf_config loads it (1-D positions)
             "unsupported": (
                 "it rotates its language model (not a vision tower) by 2-D (row, column) position ids with pairs "
-                "alternating between the axes; build it with layout_frequencies(split_ladder(inv_freq), "
+                "alternating between the axes: rope_jax.from_hf_config gives its rotation for 1-D (text) positions; "
+                "for 2-D position ids build it with layout_frequencies(split_ladder(inv_freq), "
                 "arrangement='alternate') and its position_ids moved to the last axis"
-            )
+            ),
         },
     ),
     "vjepa2": (
@@ -359,6 +360,8 @@ def scan(path):
     merge = re.search(r"get_vision_position_ids\(\w+, (?:spatial_merge_size=)?([\w.]+)", model)
     if merge:
         signals["merge"] = merge.group(1).split(".")[-1]
+        if re.search(rf"self\.{signals['merge']} = 1\b", model):  # Muse: positions and windows run un-merged
+            signals["merge"] = "1"
     signals["window"] = "get_vision_window_index(" in model
     signals["offset"] = (
         1 if re.search(r"position_ids\.flip\(-1\) \+ 1|position_ids \+ 1\)|frequencies_x \+ 1", model) else 0
@@ -379,7 +382,7 @@ MERGE_NAMES = {
     "spatial_merge_size": "spatial_merge_size",
     "merge": "spatial_merge_size",
     "1": 1,
-    "merge_sizes": "merge_size",
+    "merge_sizes": "input",
 }
 
 
@@ -463,87 +466,10 @@ def main():
         json.dumps({"transformers_version": transformers.__version__, "model_types": table}, indent=1, sort_keys=True)
         + "\n"
     )
-    DOCS.write_text(docs(table))
     print(
         f"{len(ENTRIES)} towers ({sum(1 for e in table.values() if e.get('unsupported'))} refused), "
-        f"{len(table)} model types -> {OUT.relative_to(ROOT)}, {DOCS.relative_to(ROOT)}"
+        f"{len(table)} model types -> {OUT.relative_to(ROOT)}"
     )
-
-
-def describe_layout(layout):
-    ladder = {
-        "half": "theta^(-2i/(d/2))",
-        "third": "theta^(-2i/S), S = 2*((d//3)//2)",
-        "head": "theta^(-2i/d)",
-        "dinov3": "theta^(-4i/d) (DINOv3)",
-    }[layout["ladder"]]
-    axes = "thw" if layout["axes"] == 3 else "hw"
-    order = "".join(axes[a] for a in layout.get("order", range(layout["axes"])))
-    parts = [
-        f"{ladder}",
-        ("split even/odd between " if layout.get("split") else "") + f"axes {order}",
-        layout.get("arrangement", "blocks"),
-        "adjacent pairs" if layout.get("interleaved") else "half-split",
-    ]
-    if layout.get("blocks", 1) > 1:
-        parts.append(f"{layout['blocks']} rotation blocks")
-    if layout.get("learned_class_angles"):
-        parts.append(f"class token: learned {layout['learned_class_angles']}")
-    return ", ".join(parts)
-
-
-def describe_coords(coords):
-    kind = {
-        "grid": "packed grid_thw",
-        "image": "one grid",
-        "centres": "2 pi x patch centres in [-1, 1], prefix tokens 0",
-    }[coords["kind"]]
-    parts = [kind]
-    merge = coords.get("merge")
-    if coords["kind"] == "grid":
-        parts.append(f"merge blocks of {merge}" if merge != 1 else "row-major")
-    for key, text in (
-        ("temporal", "frame index as an axis"),
-        ("window", "window permutation"),
-        ("merged_grid", "grid_thw in merged tokens"),
-        ("memory", "keys: tiled per memory frame + pointers at 0"),
-    ):
-        if coords.get(key):
-            parts.append(text)
-    if coords.get("offset"):
-        parts.append(f"+{coords['offset']}")
-    if coords.get("class_token"):
-        parts.append(f"class token {coords['class_token']} at 0")
-    if coords.get("grid_from"):
-        parts.append("grid from " + " / ".join(coords["grid_from"]))
-    if coords.get("scale_to"):
-        parts.append(f"scaled to {coords['scale_to']}")
-    return ", ".join(parts)
-
-
-def docs(table):
-    lines = [
-        "# Vision model types",
-        "",
-        f"Written by `tools/vision_audit/audit_vision.py` from transformers {transformers.__version__}'s modeling code;",
-        "checked by `tests/test_vision_parity.py` against fixtures from each tower's own rotation function.",
-        "`rope, coords = rope_jax.vision_rope(config, grid_thw)` builds both; `rope(q, coords)` rotates.",
-        "Frequencies: the ladder, how it is dealt to the axes (axis order, blocks or alternating pairs), the pair",
-        "layout. Coordinates: the token order and what each token's coordinate is.",
-        "",
-        "| model type | tower | frequencies | coordinates |",
-        "|---|---|---|---|",
-    ]
-    for model_type, e in sorted(table.items()):
-        if e.get("vision_model_type"):
-            lines.append(f"| `{model_type}` | {e['tower']} | its `vision_config` (`{e['vision_model_type']}`) | |")
-        elif e.get("unsupported"):
-            lines.append(f"| `{model_type}` | {e['tower']} | refused: {e['unsupported']} | |")
-        else:
-            lines.append(
-                f"| `{model_type}` | {e['tower']} | {describe_layout(e['layout'])} | {describe_coords(e['coords'])} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
