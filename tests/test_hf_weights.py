@@ -166,7 +166,7 @@ def test_state_dict_finds_fused_layouts(family, prefix, fused, layout):
     config = meta["config"]
     n = config["num_attention_heads"]
     h = config["hidden_size"] // n
-    params = hf_weights.attention_params_from_state_dict(w, prefix, num_heads=n, head_dim=h)
+    params = hf_weights.attention_params_from_state_dict(w, prefix, num_heads=n, head_dim=h, qkv_layout=layout)
     _, k, _ = hf_weights.split_fused_qkv(w[f"{prefix}{fused}.weight"], num_heads=n, head_dim=h, layout=layout)
     np.testing.assert_array_equal(params["k_proj"]["kernel"], k.T)
     assert ("bias" in params["q_proj"]) == (family == "gpt-neox")
@@ -211,7 +211,7 @@ def test_loader_writes_every_parameter():
     attn = hf_weights.load_attention_params(make(use_bias=True, qk_norm=True), params)
     np.testing.assert_array_equal(attn.o_proj.kernel[...], weights[3].T)
     np.testing.assert_array_equal(attn.q_proj.bias[...], params["q_proj"]["bias"])
-    np.testing.assert_array_equal(attn.k_norm.scale[...], params["k_norm"]["scale"])
+    np.testing.assert_array_equal(attn.before_rope[0].k_norm.scale[...], params["k_norm"]["scale"])
     assert attn.q_proj.kernel[...].dtype == jnp.float32
 
 
