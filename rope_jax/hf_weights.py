@@ -279,21 +279,23 @@ def attention_params(
                 )
     if (q_norm is None) != (k_norm is None):
         raise ValueError("q_norm and k_norm come together (RoPEAttention(qk_norm=True) has both); got only one.")
-    norms = (("q_norm", q_norm, q_norm_bias, num_heads), ("k_norm", k_norm, k_norm_bias, num_kv_heads))
-    for name, weight, bias, heads in norms:
-        if weight is None:
-            if bias is not None:
+    norms: tuple[tuple[str, ArrayLike | None, ArrayLike | None, int], ...] = (
+        ("q_norm", q_norm, q_norm_bias, num_heads),
+        ("k_norm", k_norm, k_norm_bias, num_kv_heads),
+    )
+    for name, norm_weight, norm_bias, heads in norms:
+        if norm_weight is None:
+            if norm_bias is not None:
                 raise ValueError(f"{name} bias without a {name} weight.")
             continue
-        entry = {"scale": _norm_weight(weight, f"{name} weight", heads, head_dim, to_half_split, rotary_dim)}
+        entry = {"scale": _norm_weight(norm_weight, f"{name} weight", heads, head_dim, to_half_split, rotary_dim)}
         if norm_offset:
             entry["scale"] = entry["scale"] + np.asarray(norm_offset, entry["scale"].dtype)
-        if bias is not None:
-            entry["bias"] = _norm_weight(bias, f"{name} bias", heads, head_dim, to_half_split, rotary_dim)
+        if norm_bias is not None:
+            entry["bias"] = _norm_weight(norm_bias, f"{name} bias", heads, head_dim, to_half_split, rotary_dim)
             if entry["bias"].shape != entry["scale"].shape:
                 raise ValueError(
-                    f"the {name} bias has shape {tuple(entry['bias'].shape)}, its weight "
-                    f"{tuple(entry['scale'].shape)}."
+                    f"the {name} bias has shape {tuple(entry['bias'].shape)}, its weight {tuple(entry['scale'].shape)}."
                 )
         params[name] = entry
     if sink_logits is not None:
@@ -326,9 +328,7 @@ def _norm_weight(value: ArrayLike, name: str, heads: int, head_dim: int, to_half
             f"(heads * H,) = ({heads * head_dim},); got {tuple(array.shape)}."
         )
     if to_half_split:  # the norm weight follows the features it scales
-        per_head = interleaved_to_half_split(
-            per_head, num_heads=1, head_dim=head_dim, rotary_dim=rotary_dim, axis=-1
-        )
+        per_head = interleaved_to_half_split(per_head, num_heads=1, head_dim=head_dim, rotary_dim=rotary_dim, axis=-1)
     return per_head.reshape(head_dim) if tuple(array.shape) == (head_dim,) else per_head
 
 
@@ -456,9 +456,7 @@ def attention_params_from_state_dict(
         rotary_dim=rotary_dim,
         **norms,
     )
-    left = sorted(
-        name for name in local if name not in used and not any(fnmatch.fnmatchcase(name, p) for p in ignore)
-    )
+    left = sorted(name for name in local if name not in used and not any(fnmatch.fnmatchcase(name, p) for p in ignore))
     if left:
         raise ValueError(
             f"{len(left)} tensor(s) under {prefix!r} would be left unused: {[prefix + name for name in left]}. "
@@ -512,7 +510,8 @@ def _slots(attn: RoPEAttention) -> dict[str, Any]:
     outputs = [stage for stage in attn.before_output if isinstance(stage, HeadNorm)]
     if len(outputs) > 1:
         raise ValueError(f"the module has {len(outputs)} output norms; load their parameters by hand.")
-    norm = norms[0] if norms else None
+    norm = norms[0] if norms and norms[0].q_norm.scale is not None else None  # a weightless norm loads nothing
+    outputs = [stage for stage in outputs if stage.scale is not None]
     return {
         "q_proj": attn.q_proj,
         "k_proj": attn.k_proj,

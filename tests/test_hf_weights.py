@@ -238,7 +238,7 @@ def test_importing_hf_weights_does_not_import_flax():
     assert out == "False"
 
 
-# ------------------------------------------------------------------------------------------ every layout, no weight left
+# ------------------------------------------------------------------------------- every layout, no weight left
 
 
 def test_codegen_layout_is_four_shards_of_q_v_k():
@@ -351,7 +351,9 @@ def test_loader_fills_a_layer_built_from_stages():
     norms = {f"q_layernorm.norms.{i}.{p}": randn(4) for i in range(4) for p in ("weight", "bias")}
     norms.update({f"k_layernorm.norms.{i}.{p}": randn(4) for i in range(4) for p in ("weight", "bias")})
     w = layer(**norms, **{"sinks": randn(4), "attn_sub_norm.weight": randn(16)})
-    hf_weights.load_attention_params(attn, hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4))
+    hf_weights.load_attention_params(
+        attn, hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4)
+    )
     np.testing.assert_array_equal(attn.after_rope[0].k_norm.bias[...][3], w["a.k_layernorm.norms.3.bias"])
     np.testing.assert_array_equal(attn.sink_logits[...], w["a.sinks"])
     np.testing.assert_array_equal(attn.before_output[0].scale[...].reshape(-1), w["a.attn_sub_norm.weight"])

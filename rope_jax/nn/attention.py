@@ -176,7 +176,9 @@ class RoPEAttention(nnx.Module):
         )
         self.implementation: Literal["xla", "cudnn"] | None = implementation
         self.logit_softcap = None if logit_softcap is None else _checks.positive("logit_softcap", logit_softcap)
-        extras = [name for name, on in (("logit_softcap", logit_softcap is not None), ("sink_logits", sink_logits)) if on]
+        extras = [
+            name for name, on in (("logit_softcap", logit_softcap is not None), ("sink_logits", sink_logits)) if on
+        ]
         if extras and implementation == "cudnn" and attention_fn is None:
             raise ValueError(
                 f"implementation='cudnn' cannot apply {' and '.join(extras)} (cuDNN's attention supports neither); "
