@@ -59,6 +59,20 @@ def _holds(condition: Any, config: Mapping[str, Any]) -> bool:
     return bool(_value(condition, config))
 
 
+def _layer_type(config: Mapping[str, Any], window_rule: Mapping[str, Any], layer: int) -> str:
+    """Layer ``layer``'s type: from ``layer_types``, else the class's default pattern the audit recorded."""
+    types = config.get("layer_types")
+    if types:
+        return str(types[layer])
+    pattern = window_rule.get("pattern")
+    if pattern is None:
+        raise ValueError(
+            "this config has no layer_types, and its model type derives them from other settings: add the "
+            "layer_types list (which layers slide) to the config."
+        )
+    return str(pattern[layer % len(pattern)])
+
+
 def _first(config: Mapping[str, Any], keys: tuple[str, ...], what: str) -> int:
     for key in keys:
         if config.get(key):
@@ -102,8 +116,7 @@ def attention_settings(config: Mapping[str, Any] | str | os.PathLike, layer: int
     window_rule = entry.get("window")
     window = None
     if window_rule is not None and _holds(window_rule.get("when", True), text):
-        types = text.get("layer_types")
-        sliding = window_rule["layers"] == "all" or (types is not None and types[layer] == "sliding_attention")
+        sliding = window_rule["layers"] == "all" or _layer_type(text, window_rule, layer) == "sliding_attention"
         size = _value(window_rule, text)
         window = int(size) + window_rule.get("extra_keys", 0) if sliding and size else None
     uses_rope = rope is not None
@@ -247,16 +260,6 @@ def attention_layer(
             norm_offset=settings["norm_offset"],
             ignore=ignore,
         )
-        if settings["use_bias"]:
-            params = _zero_missing_biases(params)
         hf_weights.load_attention_params(attn, params)
     return attn
 
-
-def _zero_missing_biases(params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``RoPEAttention(use_bias=True)`` biases all four projections: a bias the checkpoint leaves out is zero."""
-    for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
-        if "bias" not in params[name]:
-            kernel = params[name]["kernel"]
-            params[name] = {**params[name], "bias": jnp.zeros((kernel.shape[1],), jnp.float32)}
-    return params

@@ -404,9 +404,22 @@ def derive(model_type: str) -> tuple[dict, dict]:
             "layers": "all" if windowed == set(visible) else "sliding" if windowed == sliding else None,
             "when": condition(["sliding"], {"sliding": [k for k in switches if "sliding" in k]}),
         }
+        pattern = default_pattern(model_type)
+        if entry["window"]["layers"] == "sliding" and pattern:
+            entry["window"]["pattern"] = pattern
         if entry["window"]["layers"] is None or entry["window"]["extra_keys"] is None:
             entry["unported"] = f"its window covers layers {sorted(windowed)} of {sorted(visible)}, no rule found"
     return entry, {"config": config, "text": text, "model": model, "records": records}
+
+
+def default_pattern(model_type: str) -> list[str] | None:
+    """The layer types the config class derives when config.json gives none, as one period (None: not periodic
+    or not derived)."""
+    types = transformers.AutoConfig.for_model(model_type, num_hidden_layers=12).to_dict().get("layer_types")
+    for period in range(1, 7):
+        if types and all(kind == types[i % period] for i, kind in enumerate(types)):
+            return types[:period]
+    return None
 
 
 def _flag(name: str, config: dict):
