@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 
-from rope_jax import hf, hf_weights
+from rope_jax import _checks, hf, hf_weights
 
 if TYPE_CHECKING:
     from flax import nnx
@@ -75,8 +75,8 @@ def _layer_type(config: Mapping[str, Any], window_rule: Mapping[str, Any], layer
 
 def _first(config: Mapping[str, Any], keys: tuple[str, ...], what: str) -> int:
     for key in keys:
-        if config.get(key):
-            return int(config[key])
+        if config.get(key) is not None:
+            return _checks.positive_int(key, config[key])
     raise ValueError(f"the config has no {what} (none of {', '.join(keys)}).")
 
 
@@ -104,12 +104,12 @@ def attention_settings(config: Mapping[str, Any] | str | os.PathLike, layer: int
     if entry.get("unported"):
         raise ValueError(f"model_type {model_type!r} has no one-call attention layer: {entry['unported']}.")
     ropes = hf.layer_ropes(text)
-    if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < len(ropes):
+    if _checks.integer("layer", layer) >= len(ropes) or layer < 0:
         raise ValueError(f"layer must be an int in [0, {len(ropes)}), got {layer!r}.")
     rope = ropes[layer]
     heads = _first(text, _HEAD_KEYS, "number of attention heads")
     hidden = _first(text, _HIDDEN_KEYS, "hidden size")
-    kv_heads = int(_value(entry["num_kv_heads"], text) or heads) if _holds(entry.get("kv_when", True), text) else 1
+    kv_heads = _checks.positive_int("num_kv_heads", _value(entry["num_kv_heads"], text) or heads)
     head_dim = rope.head_dim if rope is not None else int(text.get("head_dim") or hidden // heads)
     scale = entry.get("scale")
     softmax_scale = None if scale is None else float(_value(scale, text)) ** scale["power"]
@@ -262,4 +262,3 @@ def attention_layer(
         )
         hf_weights.load_attention_params(attn, params)
     return attn
-
