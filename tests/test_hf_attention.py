@@ -115,7 +115,9 @@ def test_fixtures_exercise_what_they_claim():
 
 def test_model_types_join_the_attention_audit():
     assert rope_jax.MODEL_TYPES["gemma2"]["attention"]["softcap"]["key"] == "attn_logit_softcapping"
-    assert "attention" not in rope_jax.MODEL_TYPES["RefinedWeb"] or rope_jax.MODEL_TYPES["RefinedWeb"]["attention"]
+    assert "attention" not in rope_jax.MODEL_TYPES["RefinedWeb"]  # an alias the attention audit did not run
+    audited = [name for name, entry in rope_jax.MODEL_TYPES.items() if "attention" in entry]
+    assert len(audited) == len(hf_attention.ATTENTION_TYPES)
 
 
 @pytest.mark.parametrize(
