@@ -19,7 +19,7 @@ import numpy as np
 from flax import nnx
 
 import rope_jax
-from rope_jax import hf_weights
+from rope_jax import hf_attention, hf_weights
 from rope_jax.nn import RoPEAttention
 from rope_jax.positions import attention_mask as make_mask
 from rope_jax.positions import positions_from_mask
@@ -281,6 +281,7 @@ def rope_attention(config: dict, w: dict, prefix: str, rope, **kwargs) -> RoPEAt
         norm_offset=norm_offset,
         to_half_split=to_half_split,
         rotary_dim=rope.rotary_dim if to_half_split else None,
+        qkv_layout=hf_attention.ATTENTION_TYPES[config["model_type"]].get("qkv_layout"),  # Phi-3: concatenated
     )
     attn = RoPEAttention(
         heads,

@@ -166,7 +166,7 @@ def test_state_dict_finds_fused_layouts(family, prefix, fused, layout):
     config = meta["config"]
     n = config["num_attention_heads"]
     h = config["hidden_size"] // n
-    params = hf_weights.attention_params_from_state_dict(w, prefix, num_heads=n, head_dim=h)
+    params = hf_weights.attention_params_from_state_dict(w, prefix, num_heads=n, head_dim=h, qkv_layout=layout)
     _, k, _ = hf_weights.split_fused_qkv(w[f"{prefix}{fused}.weight"], num_heads=n, head_dim=h, layout=layout)
     np.testing.assert_array_equal(params["k_proj"]["kernel"], k.T)
     assert ("bias" in params["q_proj"]) == (family == "gpt-neox")
@@ -236,3 +236,127 @@ def test_importing_hf_weights_does_not_import_flax():
     code = "import sys, rope_jax.hf_weights\nprint('flax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+# ------------------------------------------------------------------------------- every layout, no weight left
+
+
+def test_codegen_layout_is_four_shards_of_q_v_k():
+    """CodeGen: qkv.view(..., 4, 3 * local).split(local) -> (q, v, k) per shard, then the shards in order."""
+    n, h, d = 4, 4, 6
+    fused = randn(3 * n * h, d)
+    x = randn(2, d)
+    out = (x @ fused.T).reshape(2, 4, 3, n * h // 4)
+    expected = {"q": out[:, :, 0].reshape(2, -1), "v": out[:, :, 1].reshape(2, -1), "k": out[:, :, 2].reshape(2, -1)}
+    q, k, v = hf_weights.split_fused_qkv(fused, num_heads=n, head_dim=h, layout="codegen")
+    for name, w in (("q", q), ("k", k), ("v", v)):
+        np.testing.assert_allclose(x @ w.T, expected[name], rtol=1e-6, atol=1e-6)
+
+
+def test_grouped_layout_is_falcon_view_and_contains_the_two_older_layouts():
+    """Falcon's new architecture: qkv.view(..., K, N/K + 2, H); q = [..., :-2], k = [..., -2], v = [..., -1]."""
+    n, kv, h, d = 4, 2, 3, 5
+    fused = randn((n + 2 * kv) * h, d)
+    rows = fused.reshape(kv, n // kv + 2, h, d)
+    q, k, v = hf_weights.split_fused_qkv(fused, num_heads=n, num_kv_heads=kv, head_dim=h, layout="grouped")
+    np.testing.assert_array_equal(q, rows[:, :-2].reshape(n * h, d))
+    np.testing.assert_array_equal(k, rows[:, -2].reshape(kv * h, d))
+    np.testing.assert_array_equal(v, rows[:, -1].reshape(kv * h, d))
+    per_head = randn(3 * n * h, d)
+    for a, b in zip(
+        hf_weights.split_fused_qkv(per_head, num_heads=n, head_dim=h, layout="grouped"),
+        hf_weights.split_fused_qkv(per_head, num_heads=n, head_dim=h, layout="per_head"),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    mqa = randn((n + 2) * h, d)
+    for a, b in zip(
+        hf_weights.split_fused_qkv(mqa, num_heads=n, num_kv_heads=1, head_dim=h, layout="grouped"),
+        hf_weights.split_fused_qkv(mqa, num_heads=n, num_kv_heads=1, head_dim=h),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def layer(prefix="a.", n=4, k=4, h=4, d=8, **extra):
+    weights = {f"{prefix}q_proj.weight": randn(n * h, d), f"{prefix}k_proj.weight": randn(k * h, d),
+               f"{prefix}v_proj.weight": randn(k * h, d), f"{prefix}o_proj.weight": randn(d, n * h)}  # fmt: skip
+    return {**weights, **{prefix + name: value for name, value in extra.items()}}
+
+
+def test_a_tensor_nothing_reads_is_an_error_naming_it_unless_ignored():
+    w = layer(**{"gate_proj.weight": randn(16, 8), "rotary_emb.inv_freq": randn(2)})
+    with pytest.raises(ValueError, match=r"2 tensor\(s\) under 'a.' would be left unused: \['a.gate_proj.weight', "):
+        hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4)
+    params = hf_weights.attention_params_from_state_dict(
+        w, "a.", num_heads=4, head_dim=4, ignore=["gate_proj.*", "rotary_emb.inv_freq"]
+    )
+    assert set(params) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4, ignore="gate_proj.weight")
+
+
+@pytest.mark.parametrize("name", ["dense", "out_proj"])
+def test_output_projection_names(name):
+    w = layer()
+    w[f"a.{name}.weight"] = w.pop("a.o_proj.weight")
+    w[f"a.{name}.bias"] = randn(8)
+    params = hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4)
+    np.testing.assert_array_equal(params["o_proj"]["bias"], w[f"a.{name}.bias"])
+
+
+def test_qkv_proj_with_as_many_kv_heads_as_heads_is_refused_unless_told():
+    fused = {"a.qkv_proj.weight": randn(48, 8), "a.out_proj.weight": randn(8, 16)}
+    with pytest.raises(ValueError, match="qkv_layout='concatenated' \\(Phi-3\\) or 'codegen'"):
+        hf_weights.attention_params_from_state_dict(fused, "a.", num_heads=4, head_dim=4)
+    told = hf_weights.attention_params_from_state_dict(fused, "a.", num_heads=4, head_dim=4, qkv_layout="codegen")
+    q, _, _ = hf_weights.split_fused_qkv(fused["a.qkv_proj.weight"], num_heads=4, head_dim=4, layout="codegen")
+    np.testing.assert_array_equal(told["q_proj"]["kernel"], q.T)
+    gqa = {"a.qkv_proj.weight": randn(32, 8), "a.o_proj.weight": randn(8, 16)}  # K = 2 != N: only Phi-3's fits
+    assert hf_weights.attention_params_from_state_dict(gqa, "a.", num_heads=4, num_kv_heads=2, head_dim=4)
+
+
+def test_every_norm_sink_and_output_norm_weight_is_read():
+    per_head = {f"q_layernorm.norms.{i}.weight": randn(4) for i in range(4)}
+    per_head.update({f"k_layernorm.norms.{i}.weight": randn(4) for i in range(4)})
+    w = layer(**per_head)  # StableLM: one LayerNorm per head
+    params = hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4)
+    np.testing.assert_array_equal(params["q_norm"]["scale"][2], per_head["q_layernorm.norms.2.weight"])
+    shared = layer(**{"q_layernorm.weight": randn(4), "q_layernorm.bias": randn(4), "k_layernorm.weight": randn(4),
+                      "k_layernorm.bias": randn(4)})  # fmt: skip  # Persimmon
+    params = hf_weights.attention_params_from_state_dict(shared, "a.", num_heads=4, head_dim=4)
+    np.testing.assert_array_equal(params["k_norm"]["bias"], shared["a.k_layernorm.bias"])
+    projection = layer(k=2, **{"q_norm.weight": randn(16), "k_norm.weight": randn(8)})  # OLMo 2
+    params = hf_weights.attention_params_from_state_dict(projection, "a.", num_heads=4, num_kv_heads=2, head_dim=4)
+    assert params["q_norm"]["scale"].shape == (4, 4) and params["k_norm"]["scale"].shape == (2, 4)
+    extras = layer(**{"sinks": randn(4), "attn_sub_norm.weight": randn(16), "query_layernorm.weight": randn(4),
+                      "key_layernorm.weight": randn(4)})  # fmt: skip  # gpt-oss, BitNet, HunYuan
+    params = hf_weights.attention_params_from_state_dict(extras, "a.", num_heads=4, head_dim=4)
+    np.testing.assert_array_equal(params["sink_logits"]["value"], extras["a.sinks"])
+    np.testing.assert_array_equal(params["output_norm"]["scale"].reshape(-1), extras["a.attn_sub_norm.weight"])
+    np.testing.assert_array_equal(params["q_norm"]["scale"], extras["a.query_layernorm.weight"])
+
+
+def test_loader_fills_a_layer_built_from_stages():
+    from rope_jax.nn import HeadNorm, QKNorm
+
+    rngs = nnx.Rngs(0)
+    attn = RoPEAttention(
+        4, 8, head_dim=4, rope=rope_jax.RoPE(4), sink_logits=True,
+        after_rope=[QKNorm(4, num_heads=4, num_kv_heads=4, kind="layer", weights="per_head", use_bias=True,
+                           rngs=rngs)],
+        before_output=[HeadNorm(4, 4, over="projection", weights="per_head", rngs=rngs)],
+        rngs=rngs,
+    )  # fmt: skip
+    norms = {f"q_layernorm.norms.{i}.{p}": randn(4) for i in range(4) for p in ("weight", "bias")}
+    norms.update({f"k_layernorm.norms.{i}.{p}": randn(4) for i in range(4) for p in ("weight", "bias")})
+    w = layer(**norms, **{"sinks": randn(4), "attn_sub_norm.weight": randn(16)})
+    hf_weights.load_attention_params(
+        attn, hf_weights.attention_params_from_state_dict(w, "a.", num_heads=4, head_dim=4)
+    )
+    np.testing.assert_array_equal(attn.after_rope[0].k_norm.bias[...][3], w["a.k_layernorm.norms.3.bias"])
+    np.testing.assert_array_equal(attn.sink_logits[...], w["a.sinks"])
+    np.testing.assert_array_equal(attn.before_output[0].scale[...].reshape(-1), w["a.attn_sub_norm.weight"])
+    plain = hf_weights.attention_params_from_state_dict(layer(), "a.", num_heads=4, head_dim=4)
+    with pytest.raises(ValueError, match="the module has q_norm but the parameters do not"):
+        hf_weights.load_attention_params(attn, plain)

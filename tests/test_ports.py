@@ -146,6 +146,27 @@ def test_hub_style_config_gives_the_same_rope(family):
         assert hub.attention_scaling == saved.attention_scaling
 
 
+@pytest.mark.parametrize("family", [f for f in ports.FAMILIES if f != "deepseek-v3"])  # MLA: not RoPEAttention
+def test_one_call_layer_equals_the_hand_built_port(family):
+    """rope_jax.hf_attention.attention_layer(config, i, state_dict=...) builds each layer of these ports exactly as
+    the hand-written port above does (stages, scale, window, norm offset read from the table)."""
+    from flax import nnx
+
+    from rope_jax import hf_attention
+
+    lm, meta, arrays = model(family)
+    config = meta["config"]
+    _, _, weights = ports.load(family)
+    prefix = "gpt_neox.layers.{}.attention." if family == "gpt-neox" else "model.layers.{}.self_attn."
+    x = np.asarray(jax.random.normal(jax.random.key(0), (2, 12, config["hidden_size"])))
+    positions = arrays["offset_positions"]
+    for i, block in enumerate(lm.blocks):
+        one_call = hf_attention.attention_layer(
+            config, i, rngs=nnx.Rngs(0), state_dict=weights, prefix=prefix.format(i)
+        )
+        np.testing.assert_allclose(np.asarray(one_call(x, positions)), np.asarray(block.attn(x, positions)), atol=2e-6)
+
+
 def test_phi3_generation_recomputes_when_it_outgrows_the_original_context():
     """phi3.5-switch generates across original_max_position_embeddings (24): Hugging Face then drops its cache and
     recomputes every layer's keys with the long factors. Decoding on through the cache gives other tokens; the

@@ -15,13 +15,26 @@ from rope_jax.nn.attention import RoPEAttention, raise_if_cache_overflowed
 from rope_jax.nn.flax_interop import rope_attention_fn
 from rope_jax.nn.mixed import MixedRoPE
 from rope_jax.nn.protocol import PositionalRotation
-from rope_jax.nn.stages import AttentionFn, QKNorm, Stage, dot_product_attention
+from rope_jax.nn.stages import (
+    AttentionFn,
+    ClipQKV,
+    HeadNorm,
+    OutputStage,
+    QKNorm,
+    QueryTemperature,
+    Stage,
+    dot_product_attention,
+)
 
 __all__ = [
     "AttentionFn",
+    "ClipQKV",
+    "HeadNorm",
     "MixedRoPE",
+    "OutputStage",
     "PositionalRotation",
     "QKNorm",
+    "QueryTemperature",
     "RoPEAttention",
     "Stage",
     "context_parallel",

@@ -1,12 +1,18 @@
 """``RoPEAttention``: multi-head attention with rotary position embeddings, as a short pipeline of stages.
 
-    x -> q/k/v projections -> stages before RoPE -> RoPE -> stages after RoPE -> attend -> o projection
+    x -> q/k/v projections -> stages before RoPE -> RoPE -> stages after RoPE -> attend -> output stages
+      -> o projection
+
+A model family is a choice of stages (:mod:`rope_jax.nn.stages`) and attend options (scale, window, logit
+softcap, sink logits); :func:`rope_jax.hf_attention.attention_layer` reads that choice for a Hugging Face layer
+from the audited table.
 
 The KV caches are :mod:`rope_jax.kv_cache` objects held in an ``nnx.Cache``; masks compare positions, never slots.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -18,7 +24,7 @@ from jax.typing import ArrayLike
 
 from rope_jax import _checks, kv_cache
 from rope_jax.nn.protocol import PositionalRotation
-from rope_jax.nn.stages import AttentionFn, QKNorm, Stage, dot_product_attention
+from rope_jax.nn.stages import AttentionFn, OutputStage, QKNorm, Stage, dot_product_attention
 from rope_jax.positions import MaskSpec, positions_from_mask, positions_from_segments
 from rope_jax.rotary import RoPE
 
@@ -47,15 +53,33 @@ class RoPEAttention(nnx.Module):
         num_kv_heads: Key/value heads K (GQA; 1 = MQA); must divide ``num_heads``. Default: ``num_heads``.
         rope: The RoPE to apply, or None.
         use_bias: Bias in the q/k/v/o projections.
-        qk_norm: RMS-normalise q and k per head before the rotation (Qwen3, Gemma 3, OLMo 2).
+        qk_norm: RMS-normalise q and k per head before the rotation (Qwen 3, Gemma 3): a :class:`QKNorm` first
+            in ``before_rope``, with ``norm_epsilon``.
+        norm_epsilon: Epsilon of the ``qk_norm`` norms.
+        before_rope: Further :class:`~rope_jax.nn.stages.Stage` s on q, k, v between the projections and RoPE
+            (after ``qk_norm``), in order: e.g. :class:`~rope_jax.nn.stages.ClipQKV`, a LayerNorm
+            :class:`~rope_jax.nn.stages.QKNorm`.
+        after_rope: Stages after RoPE (HunYuan's q/k norm, Llama 4's L2 norm and temperature tuning).
+        before_output: :class:`~rope_jax.nn.stages.OutputStage` s on the attention output ``[B, T, N, H]``
+            before ``o_proj`` (BitNet's ``attn_sub_norm``: a :class:`~rope_jax.nn.stages.HeadNorm` over the
+            projection).
         sliding_window: W, or None for full attention: every query sees only its last W keys, itself included
             (key positions ``p - W < k <= p``, Hugging Face's convention for Mistral, Gemma 2/3, gpt-oss), in the
             full forward and in decoding, where the cache becomes a ring of W slots.
-        softmax_scale: Logit scale; default ``head_dim ** -0.5`` (DeepSeek-V3 multiplies it by mscale squared).
+        softmax_scale: Logit scale; default ``head_dim ** -0.5`` (Gemma 2/3: ``query_pre_attn_scalar ** -0.5``;
+            Granite: ``attention_multiplier``; DeepSeek-V3 multiplies it by mscale squared).
+        logit_softcap: ``c``: logits become ``c * tanh(logits / c)`` before masking (Gemma 2), or None.
+        sink_logits: Learn one sink logit per query head (``sink_logits``, ``[N]``, zeros at init), an extra
+            column of every softmax row whose probability is dropped (gpt-oss).
         attention_fn: The attend step (an :class:`~rope_jax.nn.stages.AttentionFn`; default
             :func:`~rope_jax.nn.stages.dot_product_attention` with ``implementation``): plug ring, splash or
-            all-gather attention in here.
+            all-gather attention in here. With ``logit_softcap`` / ``sink_logits`` it receives them as the
+            keywords ``logit_softcap=`` / ``sink_logits=``; a kernel whose signature cannot take them is refused
+            here.
         implementation: ``None`` (let JAX choose), ``"xla"`` or ``"cudnn"``, for the default ``attention_fn``.
+            Without softcap and sink logits the default runs ``jax.nn.dot_product_attention`` (cuDNN where JAX
+            picks it or ``"cudnn"`` asks); with either, a float32 softmax written out in XLA (cuDNN supports
+            neither: ``"cudnn"`` is then refused).
         kernel_init, bias_init: Initialisers of the q/k/v projections, e.g.
             ``nnx.with_partitioning(nnx.initializers.lecun_normal(), (None, "model"))`` (column-parallel heads).
         kv_kernel_init, kv_bias_init: Initialisers of the k/v projections when they differ from q's (default:
@@ -87,8 +111,14 @@ class RoPEAttention(nnx.Module):
         rope: PositionalRotation | None = None,
         use_bias: bool = False,
         qk_norm: bool = False,
+        norm_epsilon: float = 1e-6,
+        before_rope: Sequence[Stage] = (),
+        after_rope: Sequence[Stage] = (),
+        before_output: Sequence[OutputStage] = (),
         sliding_window: int | None = None,
         softmax_scale: float | None = None,
+        logit_softcap: float | None = None,
+        sink_logits: bool = False,
         attention_fn: AttentionFn | None = None,
         implementation: Literal["xla", "cudnn"] | None = None,
         kernel_init: Callable[..., jax.Array] = _DEFAULT_KERNEL_INIT,
@@ -169,6 +199,18 @@ class RoPEAttention(nnx.Module):
             head_dim**-0.5 if softmax_scale is None else _checks.positive("softmax_scale", softmax_scale)
         )
         self.implementation: Literal["xla", "cudnn"] | None = implementation
+        self.logit_softcap = None if logit_softcap is None else _checks.positive("logit_softcap", logit_softcap)
+        sink_logits = _checks.boolean("sink_logits", sink_logits)
+        extras = [
+            name for name, on in (("logit_softcap", logit_softcap is not None), ("sink_logits", sink_logits)) if on
+        ]
+        if extras and implementation == "cudnn" and attention_fn is None:
+            raise ValueError(
+                f"implementation='cudnn' cannot apply {' and '.join(extras)} (cuDNN's attention supports neither); "
+                "use implementation=None or 'xla'."
+            )
+        if attention_fn is not None:
+            _check_accepts(attention_fn, extras)
         self.attention_fn = attention_fn
         self.dtype, self.param_dtype = dtype, param_dtype
         linear = dict(use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, precision=precision, rngs=rngs)
@@ -189,13 +231,28 @@ class RoPEAttention(nnx.Module):
             bias_init=bias_init if out_bias_init is None else out_bias_init,
             **linear,
         )
+        self.sink_logits = nnx.data(nnx.Param(jnp.zeros((num_heads,), param_dtype)) if sink_logits else None)
         before: list[Stage] = []
         if _checks.boolean("qk_norm", qk_norm):
-            norm = QKNorm(head_dim, dtype=dtype, param_dtype=param_dtype, scale_init=norm_scale_init, rngs=rngs)
+            norm = QKNorm(
+                head_dim,
+                epsilon=norm_epsilon,
+                dtype=dtype,
+                param_dtype=param_dtype,
+                scale_init=norm_scale_init,
+                rngs=rngs,
+            )
             before.append(norm)
-        after: list[Stage] = []
-        self.before_rope = nnx.List(before)
-        self.after_rope = nnx.List(after)
+        for name, stages in (
+            ("before_rope", before_rope),
+            ("after_rope", after_rope),
+            ("before_output", before_output),
+        ):
+            for stage in _checks.sequence(name, stages, what="stages"):
+                _checks.function(f"each of {name}", stage)
+        self.before_rope = nnx.List([*before, *before_rope])
+        self.after_rope = nnx.List(list(after_rope))
+        self.before_output = nnx.List(list(before_output))
         self.kv_cache: nnx.Cache[kv_cache.KVCache] | None = nnx.data(None)
 
     # --------------------------------------------------------------------------------------- the stages
@@ -206,7 +263,7 @@ class RoPEAttention(nnx.Module):
         q = self.q_proj(x).reshape(batch, length, self.num_heads, self.head_dim)
         k = self.k_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
         v = self.v_proj(x).reshape(batch, length, self.num_kv_heads, self.head_dim)
-        return _run(self.before_rope, q, k, v, positions)
+        return _run(self.before_rope, q, k, v, positions, positions)
 
     def _rotate(self, q: jax.Array, k: jax.Array, positions: ArrayLike, **rope: Any) -> tuple[jax.Array, jax.Array]:
         if self.rope is None:
@@ -221,16 +278,23 @@ class RoPEAttention(nnx.Module):
         mask: MaskSpec,
         out_sharding: Any = None,
     ) -> jax.Array:
-        """The attend step and the o projection: ``[B, T, N, H]`` queries -> ``[B, T, D]`` (sharded as
-        ``out_sharding`` in explicit sharding mode, where the row-parallel projection needs it said)."""
+        """The attend step, the output stages and the o projection: ``[B, T, N, H]`` queries -> ``[B, T, D]``
+        (sharded as ``out_sharding`` in explicit sharding mode, where the row-parallel projection needs it said)."""
         if out_sharding is not None and self.num_kv_heads < self.num_heads:
             _check_explicit_groups(q, self.num_kv_heads)
+        extras: dict[str, Any] = {}
+        if self.logit_softcap is not None:
+            extras["logit_softcap"] = self.logit_softcap
+        if self.sink_logits is not None:
+            extras["sink_logits"] = self.sink_logits[...].astype(jnp.float32)
         if self.attention_fn is None:
             out = dot_product_attention(
-                q, k, v, mask=mask, scale=self.softmax_scale, implementation=self.implementation
+                q, k, v, mask=mask, scale=self.softmax_scale, implementation=self.implementation, **extras
             )
         else:
-            out = self.attention_fn(q, k, v, mask=mask, scale=self.softmax_scale)
+            out = self.attention_fn(q, k, v, mask=mask, scale=self.softmax_scale, **extras)
+        for stage in self.before_output:
+            out = stage(out)
         batch, length = q.shape[:2]
         return self.o_proj(out.reshape(batch, length, self.num_heads * self.head_dim), out_sharding=out_sharding)
 
@@ -290,7 +354,7 @@ class RoPEAttention(nnx.Module):
         positions = jnp.asarray(positions)
         q, k, v = self._qkv(x, positions)
         q, k = self._rotate(q, k, positions)
-        q, k, v = _run(self.after_rope, q, k, v, positions)
+        q, k, v = _run(self.after_rope, q, k, v, positions, positions)
         if plain and self.sliding_window is None:
             return q, k, v, MaskSpec(causal=causal)  # order only: a kernel may apply it by itself
         key_valid = None if attention_mask_ is None else jnp.asarray(attention_mask_, bool)
@@ -340,15 +404,21 @@ class RoPEAttention(nnx.Module):
         segment_ids: ArrayLike | None = None,
         causal: bool = True,
     ) -> jax.Array:
-        """Softmax attention weights ``[B, N, T, T]`` (float32) of a full forward; for inspection and tests."""
+        """Softmax attention weights ``[B, N, T, T]`` (float32) of a full forward; for inspection and tests. With
+        sink logits a row sums to less than one (the sink's share is left out)."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
         q, k, _, spec = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
         mask = spec.array(x.shape[1], x.shape[1])
         k = jnp.repeat(k, self.num_heads // self.num_kv_heads, axis=2)
         logits = jnp.einsum("btnh,bsnh->bnts", q.astype(jnp.float32), k.astype(jnp.float32)) * self.softmax_scale
+        if self.logit_softcap is not None:
+            logits = jnp.tanh(logits / self.logit_softcap) * self.logit_softcap
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-        return jax.nn.softmax(logits, axis=-1)
+        if self.sink_logits is None:
+            return jax.nn.softmax(logits, axis=-1)
+        sinks = jnp.broadcast_to(self.sink_logits[...].astype(jnp.float32)[:, None, None], (*logits.shape[:-1], 1))
+        return jax.nn.softmax(jnp.concatenate([logits, sinks], axis=-1), axis=-1)[..., :-1]
 
     # ------------------------------------------------------------------------------------------ cache
 
@@ -505,16 +575,17 @@ class RoPEAttention(nnx.Module):
         q, k, v = self._qkv(x, positions)
         if cache.rotated:
             q, k = self._rotate(q, k, positions)
-            q, k, v = _run(self.after_rope, q, k, v, positions)
+            q, k, v = _run(self.after_rope, q, k, v, positions, positions)
         cache, view = cache.append(k, v, order, attention_mask_, rope=self.rope)
-        keys = view.keys
-        if not cache.rotated and self.rope is not None:  # every key at its position, with this length's rule
-            current_length = jnp.max(order) + 1
-            q, _ = self._rotate(q, q, positions, length=current_length)
-            keys, _ = self._rotate(keys, keys, view.positions, length=current_length)
-            q, keys, _ = _run(self.after_rope, q, keys, view.values, view.positions)
+        keys, values = view.keys, view.values
+        if not cache.rotated:  # every key at its position, with this length's rule, then the stages after RoPE
+            if self.rope is not None:
+                current_length = jnp.max(order) + 1
+                q, _ = self._rotate(q, q, positions, length=current_length)
+                keys, _ = self._rotate(keys, keys, view.positions, length=current_length)
+            q, keys, values = _run(self.after_rope, q, keys, values, positions, view.positions)
         mask = view.mask_spec(order, sliding_window=self.sliding_window)
-        out = self._attend(q, keys.astype(q.dtype), view.values.astype(q.dtype), mask, _explicit_sharding(x))
+        out = self._attend(q, keys.astype(q.dtype), values.astype(q.dtype), mask, _explicit_sharding(x))
         assert self.kv_cache is not None
         self.kv_cache.set_value(cache)
         return jnp.where(view.overflow, jnp.asarray(jnp.nan, out.dtype), out)
@@ -545,10 +616,28 @@ def _check_explicit_groups(q: jax.Array, num_kv_heads: int) -> None:
         )
 
 
-def _run(stages: Sequence[Stage], q: jax.Array, k: jax.Array, v: jax.Array, positions: jax.Array):
+def _run(stages: Sequence[Stage], q: jax.Array, k: jax.Array, v: jax.Array, q_positions: Any, k_positions: Any):
     for stage in stages:
-        q, k, v = stage(q, k, v, positions)
+        q, k, v = stage(q, k, v, q_positions, k_positions)
     return q, k, v
+
+
+def _check_accepts(attention_fn: Callable[..., Any], keywords: Sequence[str]) -> None:
+    """Refuse a custom attend step whose signature cannot take the keywords this layer passes it."""
+    try:
+        parameters = inspect.signature(attention_fn).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): it will tell at the first call
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    names = {p.name for p in parameters}
+    missing = [name for name in keywords if name not in names]
+    if missing:
+        raise TypeError(
+            f"attention_fn {getattr(attention_fn, '__name__', attention_fn)!r} does not take "
+            f"{', '.join(missing)}, which this layer passes it (see rope_jax.nn.stages.AttentionFn): add the "
+            "keyword to the kernel (and raise there if it cannot apply it), or use the default attention_fn."
+        )
 
 
 def _order(positions: jax.Array, shape: tuple[int, int], token_order: jax.Array) -> jax.Array:

@@ -47,6 +47,7 @@ import pathlib
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 OUT = ROOT / "rope_jax" / "hf_model_types.json"
+ATTENTION = ROOT / "rope_jax" / "hf_attention_types.json"  # written by audit_attention.py
 DOCS = ROOT / "docs" / "model_types.md"
 
 NOPE = {
@@ -288,9 +289,18 @@ def render(result: dict) -> str:
         "q/k, for porters (rope_jax applies none of it). A model type outside this table loads with the generic "
         "rules and a warning naming the layout it assumed (`interleaved=` overrides it).",
         "",
-        "| model type | group | pairs | rotary | theta | layers | outside RoPE | status |",
-        "|---|---|---|---|---|---|---|---|",
+        "The attention columns come from `python tools/hf_audit/audit_attention.py` (`rope_jax/hf_attention_types."
+        "json`, joined into `MODEL_TYPES` as `attention`), which runs each model type's own attention module: "
+        "scale (`key ** power`; blank: `head_dim ** -0.5`), q/k norm (kind, statistic per head or over the "
+        "projection, weights, before / after RoPE), clip / softcap / sinks, output norm, window (keys a query "
+        "sees), and whether `rope_jax.hf_attention.attention_layer(config, i)` reproduces it (the largest "
+        "relative error at positions 0.. and 50,000..) or why not.",
+        "",
+        "| model type | group | pairs | rotary | theta | layers | outside RoPE | status | scale | q/k norm | "
+        "clip / softcap / sinks | output norm | window | one-call layer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    attention = json.loads(ATTENTION.read_text())["model_types"] if ATTENTION.exists() else {}
     for name, entry in sorted(table.items()):
         layers = entry.get("nope") or entry.get("legacy_layers") or ""
         if not layers and entry.get("defaults") and "rope_theta" not in entry["defaults"]:
@@ -303,9 +313,64 @@ def render(result: dict) -> str:
             status += f" (reads `text_config`: {entry.get('text_model_type') or 'text model'})"
         lines.append(
             f"| `{name}` | {entry['group']} | {layouts.get(entry['layout'], '?')} | {_rotary(entry)} | "
-            f"{_theta(entry.get('defaults') or {})} | {layers} | {outside} | {status} |"
+            f"{_theta(entry.get('defaults') or {})} | {layers} | {outside} | {status} | "
+            + " | ".join(attention_cells(attention.get(name)))
+            + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _rule(rule) -> str:
+    if isinstance(rule, list):
+        return " and ".join(_rule(part) for part in rule)
+    if isinstance(rule, dict):
+        return f"`{rule['key']}`" + (f" ({rule['default']})" if rule.get("default") is not None else "")
+    return str(rule).lower()
+
+
+def attention_cells(entry: dict | None) -> list[str]:
+    """The attention columns of one row (blank where the attention audit did not reach the model type)."""
+    if entry is None:
+        return [""] * 5 + ["not audited"]
+    if "attention" not in entry:
+        return [""] * 5 + ["no: " + entry["unported"].replace("|", "/")[:110]]
+    scale = entry.get("scale")
+    scale_text = "" if scale is None else f"{_rule(scale)} ** {scale['power']:g}"
+    norm = entry.get("qk_norm")
+    norm_text = ""
+    if norm:
+        weights = {"shared": "one scale", "per_head": "scale per head", None: "no weights"}[norm["weights"]]
+        norm_text = (
+            f"{norm['kind'].upper() if norm['kind'] == 'rms' else 'LayerNorm'} over the {norm['over']}, {weights}"
+            + (" + bias" if norm.get("bias") else "")
+            + f", {norm['where']} RoPE"
+            + (", RoPE layers only" if norm.get("layers") == "rope" else "")
+            + (f", if {_rule(norm['when'])}" if norm.get("when") is not True else "")
+        )
+        if entry.get("norm_offset"):
+            norm_text += ", weight 1 + w"
+    extras = []
+    if entry.get("clip_qkv"):
+        extras.append(f"clip {_rule(entry['clip_qkv'])}")
+    if entry.get("softcap"):
+        extras.append(f"softcap {_rule(entry['softcap'])}")
+    if entry.get("sink_logits"):
+        extras.append("sinks")
+    if entry.get("temperature"):
+        extras.append("query temperature on NoPE layers")
+    output = entry.get("output_norm")
+    output_text = "" if not output else f"{output['kind'].upper()} over the projection"
+    window = entry.get("window")
+    window_text = ""
+    if window:
+        layers = "every layer" if window["layers"] == "all" else "sliding layers"
+        window_text = f"{_rule(window)}" + (f" + {window['extra_keys']}" if window.get("extra_keys") else "")
+        window_text += f" keys, {layers}"
+    if "verified" in entry:
+        verdict = f"yes ({entry['verified']['max_relative_error']:.1e})"
+    else:
+        verdict = "no: " + entry.get("unported", "").replace("|", "/")[:110]
+    return [scale_text, norm_text, ", ".join(extras), output_text, window_text, verdict]
 
 
 if __name__ == "__main__":
