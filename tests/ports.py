@@ -291,11 +291,10 @@ def rope_attention(config: dict, w: dict, prefix: str, rope, **kwargs) -> RoPEAt
         rope=rope,
         use_bias="bias" in params["q_proj"],
         qk_norm="q_norm" in params,
+        norm_epsilon=config["rms_norm_eps"],
         rngs=nnx.Rngs(0),
         **kwargs,
     )
-    for stage in attn.before_rope:  # RoPEAttention's q/k norms use nnx.RMSNorm's epsilon; make it the config's
-        stage.q_norm.epsilon = stage.k_norm.epsilon = config["rms_norm_eps"]
     return hf_weights.load_attention_params(attn, params)
 
 

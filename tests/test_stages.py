@@ -13,6 +13,7 @@ import pytest
 from flax import nnx
 
 import rope_jax
+from rope_jax import MaskSpec
 from rope_jax.nn import ClipQKV, HeadNorm, QKNorm, QueryTemperature, RoPEAttention, dot_product_attention
 
 RNG = np.random.default_rng(7)
@@ -112,10 +113,11 @@ def reference_attention(q, k, v, scale, softcap=None, sinks=None):
 def test_attend_step_matches_float64(softcap, sinks):
     q, k, v = randn(2, 6, N, H) * 2, randn(2, 6, K, H) * 2, randn(2, 6, K, H)
     sink_logits = randn(N) if sinks else None
-    out = dot_product_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), is_causal=True, scale=0.5,
+    out = dot_product_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), mask=MaskSpec(), scale=0.5,
                                 logit_softcap=softcap, sink_logits=sink_logits)  # fmt: skip
     np.testing.assert_allclose(np.asarray(out), reference_attention(q, k, v, 0.5, softcap, sink_logits), atol=2e-6)
-    mask = jnp.tril(jnp.ones((6, 6), bool))[None, None]
+    positions = jnp.broadcast_to(jnp.arange(6), (2, 6))  # the same causal order, as an explicit mask
+    mask = MaskSpec(query_positions=positions, key_positions=positions)
     masked = dot_product_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), mask=mask, scale=0.5,
                                    logit_softcap=softcap, sink_logits=sink_logits)  # fmt: skip
     np.testing.assert_allclose(np.asarray(masked), np.asarray(out), atol=1e-6)
@@ -128,7 +130,7 @@ def test_cudnn_and_kernels_that_cannot_take_the_extras_are_refused():
     with pytest.raises(ValueError, match="cannot apply logit_softcap"):
         RoPEAttention(N, D, head_dim=H, logit_softcap=2.0, implementation="cudnn", rngs=nnx.Rngs(0))
 
-    def plain_kernel(query, key, value, *, mask, is_causal, scale):
+    def plain_kernel(query, key, value, *, mask, scale):
         return query
 
     with pytest.raises(TypeError, match="does not take sink_logits"):

@@ -99,7 +99,7 @@ def test_wrapper_configs_load_their_vision_config():
         ({"model_type": "qwen2_vl_vision", "memory_frames": 2}, [(1, 4, 4)], "does not have"),
         ({"model_type": "qwen2_vl_vision", "pad_to": 64}, [(1, 4, 4)], "padded batch"),
         ({"model_type": "sam2_video", "pointer_tokens": 2}, None, "pass memory_frames"),
-        ({"model_type": "sam3_vit_model", "part": "memory"}, None, "part must be one of None, 'window'"),
+        ({"model_type": "sam3_vit_model", "part": "memory"}, None, "part must be one of None or 'window'"),
     ],
 )
 def test_refusals_name_the_reason(config, grid, match):

@@ -64,32 +64,31 @@ def rope_attention_fn(
 ) -> Callable[..., jax.Array]:
     """RoPE for ``nnx.MultiHeadAttention``: pass the result as its ``attention_fn``.
 
-        Queries and keys are rotated by ``rope`` at their slots (``0 .. T - 1``) or at ``positions``, then
-        ``attention_fn`` (default ``nnx.dot_product_attention``) runs with every other argument unchanged. While
-        decoding with ``nnx.MultiHeadAttention``'s own cache (``decode=True``), the cache holds unrotated keys: each
-        step rotates every cached key at its slot and the new query at the last slot its mask lets it see, which
-        reproduces the full forward. Left padding and packed sequences need no positions here: a RoPE score depends
-        only on the distance between two slots, and masks hide the rest (:class:`RoPEAttention` also counts
-        positions over real tokens, which length-dependent rules such as dynamic NTK need).
+    Queries and keys are rotated by ``rope`` at their slots (``0 .. T - 1``) or at ``positions``, then
+    ``attention_fn`` (default ``nnx.dot_product_attention``) runs with every other argument unchanged. While
+    decoding with ``nnx.MultiHeadAttention``'s own cache (``decode=True``), the cache holds unrotated keys: each
+    step rotates every cached key at its slot and the new query at the last slot its mask lets it see, which
+    reproduces the full forward. Left padding and packed sequences need no positions here: a RoPE score depends
+    only on the distance between two slots, and masks hide the rest (:class:`RoPEAttention` also counts
+    positions over real tokens, which length-dependent rules such as dynamic NTK need).
 
-        Args:
-            rope: Any :class:`PositionalRotation` (e.g. :class:`rope_jax.RoPE`).
-            positions: Where the tokens sit when not at ``0 .. T - 1``: positions ``[B, T]`` / ``[T]``, or a function
-                of T returning them at call time - e.g. a block of a sequence split over devices under
-                ``shard_map``: ``lambda t: jax.lax.axis_index("seq") * t + jnp.arange(t)``. Self-attention only.
-            attention_fn: The attention kernel to wrap.
+    Args:
+        rope: Any :class:`PositionalRotation` (e.g. :class:`rope_jax.RoPE`).
+        positions: Where the tokens sit when not at ``0 .. T - 1``: positions ``[B, T]`` / ``[T]``, or a function
+            of T returning them at call time - e.g. a block of a sequence split over devices under
+            ``shard_map``: ``lambda t: jax.lax.axis_index("seq") * t + jnp.arange(t)``. Self-attention only.
+        attention_fn: The attention kernel to wrap.
 
-        Returns:
-            A function with ``attention_fn``'s signature.
+    Returns:
+        A function with ``attention_fn``'s signature.
 
-        Example:
-            >>> import jax.numpy as jnp, rope_jax
-            >>> from flax import nnx
-    from jax.typing import ArrayLike
-            >>> from rope_jax.nn import rope_attention_fn
-            >>> attn = nnx.MultiHeadAttention(num_heads=4, in_features=64, decode=False, rngs=nnx.Rngs(0),
-            ...                               attention_fn=rope_attention_fn(rope_jax.RoPE(head_dim=16)))
-            >>> attn(jnp.ones((2, 10, 64)), is_causal=True).shape
-            (2, 10, 64)
+    Example:
+        >>> import jax.numpy as jnp, rope_jax
+        >>> from flax import nnx
+        >>> from rope_jax.nn import rope_attention_fn
+        >>> attn = nnx.MultiHeadAttention(num_heads=4, in_features=64, decode=False, rngs=nnx.Rngs(0),
+        ...                               attention_fn=rope_attention_fn(rope_jax.RoPE(head_dim=16)))
+        >>> attn(jnp.ones((2, 10, 64)), is_causal=True).shape
+        (2, 10, 64)
     """
     return functools.partial(_rope_dot_product_attention, rope=rope, attention_fn=attention_fn, positions=positions)
