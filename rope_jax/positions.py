@@ -98,9 +98,9 @@ def attention_mask(
         key_mask: ``[B, S]`` True for real keys (padding, empty cache slots are False).
         query_segments, key_segments: ``[B, T]`` / ``[B, S]`` segment ids; attention stays within a segment.
         query_offset: Slot of the first query (decoding with a cache), scalar or ``[B]``.
-        sliding_window: W: query slot ``q`` sees only key slots ``q - W < k <= q`` (its last W keys, itself
-            included; Hugging Face's ``sliding_window_overlay``, as in Mistral and Gemma), or the same on
-            positions. Needs ``causal``.
+        sliding_window: W (an int, or a 0-d integer array, traced or not): query slot ``q`` sees only key slots
+            ``q - W < k <= q`` (its last W keys, itself included; Hugging Face's ``sliding_window_overlay``, as in
+            Mistral and Gemma), or the same on positions. Needs ``causal``.
         query_positions, key_positions: ``[B, T]`` / ``[B, S]`` (or ``[T]`` / ``[S]``) positions to compare
             instead of slots (integers or fractions); both or neither.
 
@@ -116,7 +116,7 @@ def attention_mask(
     key_length = _checks.integer("key_length", key_length, minimum=0)
     causal = _checks.boolean("causal", causal)
     if sliding_window is not None:
-        sliding_window = _checks.positive_int("sliding_window", sliding_window)
+        sliding_window = _checks.length("sliding_window", sliding_window)  # a traced int: per-layer windows under scan
         if not causal:
             raise ValueError("sliding_window restricts a query to its last keys; it needs causal=True.")
     if (query_segments is None) != (key_segments is None):

@@ -291,7 +291,7 @@ def rope_attention(config: dict, w: dict, prefix: str, rope, **kwargs) -> RoPEAt
         rope=rope,
         use_bias="bias" in params["q_proj"],
         qk_norm="q_norm" in params,
-        norm_epsilon=config["rms_norm_eps"],
+        norm_epsilon=config.get("rms_norm_eps", config.get("layer_norm_eps", 1e-6)),
         rngs=nnx.Rngs(0),
         **kwargs,
     )

@@ -95,7 +95,8 @@ def test_caches_are_created_sharded_and_stay_sharded():
     sharding = NamedSharding(mesh, P("data", None, "model"))
     cache = PlainCache.create(B, 16, K, H, sharding=sharding)
     assert cache.keys.sharding == sharding and cache.values.sharding == sharding
-    assert cache.positions.sharding.spec == P("data", None) and cache.index.sharding.spec == P()
+    assert cache.positions.sharding.is_equivalent_to(NamedSharding(mesh, P("data", None)), 2)
+    assert cache.index.sharding.is_equivalent_to(NamedSharding(mesh, P()), 0)
     q, k, v = qkv(3)
     cache, _ = step(cache, q, k, v)
     assert cache.keys.sharding.is_equivalent_to(sharding, 4)
