@@ -241,6 +241,32 @@ def turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
     return total
 
 
+def _whole_and_fraction(positions: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """Integer positions as int32, or float ones split into their floor (int32) and float32 fractional part."""
+    if jnp.issubdtype(positions.dtype, jnp.integer):
+        return positions.astype(jnp.int32), None
+    floor = jnp.floor(positions.astype(jnp.float32))
+    return floor.astype(jnp.int32), positions.astype(jnp.float32) - floor
+
+
+def _turns_at(whole: jax.Array, turns: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """``whole * turns`` modulo one turn, as a uint32 fraction of a turn (exact)."""
+    hi, lo = turns
+    magnitude = jnp.abs(whole).astype(jnp.uint32)[..., None]
+    turn = magnitude * hi + mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
+    return jnp.where(whole[..., None] < 0, jnp.uint32(0) - turn, turn)
+
+
+def signed_turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`turns_per_position` for frequencies of either sign (a negative one is the two's complement of its
+    magnitude's turns; learned frequencies can be negative)."""
+    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    hi, lo = turns_per_position(jnp.abs(inv_freq))
+    negated = add_u64((~hi, ~lo), (jnp.zeros_like(hi), jnp.ones_like(lo)))
+    negative = inv_freq < 0
+    return jnp.where(negative, negated[0], hi), jnp.where(negative, negated[1], lo)
+
+
 def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
     """``positions * inv_freq`` reduced to ``[-pi, pi)`` with an error below 1e-6 rad for |position| < 2**31.
 
@@ -248,19 +274,71 @@ def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
     uint32 arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32
     product.
     """
-    hi, lo = turns_per_position(inv_freq)
-    if jnp.issubdtype(positions.dtype, jnp.integer):
-        whole = positions.astype(jnp.int32)
-        fractional = None
-    else:
-        floor = jnp.floor(positions.astype(jnp.float32))
-        whole = floor.astype(jnp.int32)
-        fractional = positions.astype(jnp.float32) - floor
-    magnitude = jnp.abs(whole).astype(jnp.uint32)[..., None]
-    turn = magnitude * hi + mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
-    turn = jnp.where(whole[..., None] < 0, jnp.uint32(0) - turn, turn)
+    whole, fractional = _whole_and_fraction(positions)
+    turn = _turns_at(whole, signed_turns_per_position(inv_freq))
     signed_turn = jax.lax.bitcast_convert_type(turn, jnp.int32).astype(jnp.float32)  # in [-2**31, 2**31)
     angles = signed_turn * jnp.float32(2 * math.pi / 2.0**32)
     if fractional is not None:
         angles = angles + fractional[..., None] * inv_freq
     return angles
+
+
+# ------------------------------------------------------------------ float64 frequencies as float32 pairs
+
+
+def split_double(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 ``values`` as ``(high, low)`` float32 arrays with ``high + low`` equal to them to ~2**-48 relative
+    (host side): ``high`` is the float32 rounding, ``low`` the float32 rounding of what is left."""
+    values = np.asarray(values, np.float64)
+    high = values.astype(np.float32)
+    return high, (values - high.astype(np.float64)).astype(np.float32)
+
+
+def rounded_product(coords: jax.Array, high: jax.Array, low: jax.Array) -> jax.Array:
+    """``f32(coords * (high + low))``: the product with a double-float factor, rounded once to float32.
+
+    ``coords * high`` is split exactly (:func:`two_prod`); the small terms are added before the one rounding, so
+    the result is the correctly rounded product except within ~2**-20 ulp of a tie, what torch gives for
+    ``(coords.double() * freqs_f64).float()``.
+    """
+    product, error = two_prod(coords, high)
+    return product + (error + coords * low)
+
+
+_TURN_UNIT = split_constant(Fraction(2 * math.pi) / 2**32)  # one 2**-32 turn in radians, double-float
+
+
+def precise_angles_pair(positions: jax.Array, high: jax.Array, low: jax.Array) -> jax.Array:
+    """``positions * (high + low)`` reduced to about ``[-pi, pi)``, for float64 frequencies as a float32 pair.
+
+    The turns per position of ``high`` and of ``low`` (either sign) are each exact 64-bit fixed-point fractions
+    (:func:`turns_per_position`); their sum is the double-float frequency's, and the integer part of the position
+    times it is exact modulo one turn. The result is converted to radians in double-float arithmetic and rounded
+    once: for integer positions the angle is the float32 rounding of the exact one (error <= 1.2e-7 rad plus
+    2**-32 of a turn); a fractional part adds ``fraction * (high + low)`` in float32.
+    """
+    turns = add_u64(signed_turns_per_position(high), signed_turns_per_position(low))
+    whole, fraction = _whole_and_fraction(positions)
+    turn = _turns_at(whole, turns)
+    signed = jax.lax.bitcast_convert_type(turn, jnp.int32)
+    coarse = jax.lax.bitcast_convert_type(turn & jnp.uint32(0xFFFFFF00), jnp.int32)  # 24 bits: exact in float32
+    coarse_f, fine_f = coarse.astype(jnp.float32), (signed - coarse).astype(jnp.float32)
+    product, error = two_prod(coarse_f, jnp.float32(_TURN_UNIT[0]))
+    angles = product + (error + coarse_f * jnp.float32(_TURN_UNIT[1]) + fine_f * jnp.float32(_TURN_UNIT[0]))
+    if fraction is not None:
+        angles = angles + fraction[..., None] * (high + low)
+    return angles
+
+
+def linspace(start: float, end: float, steps: int, dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """torch's CPU ``linspace`` in ``dtype`` arithmetic (host side): ``start + step * i`` for the first half,
+    ``end - step * (steps - 1 - i)`` for the rest, ``step = (end - start) / (steps - 1)``, each operation rounded
+    to ``dtype`` (torch's scalar kernel, the one ``ATEN_CPU_CAPABILITY=default`` runs)."""
+    start_v, end_v = dtype(start), dtype(end)
+    if steps == 1:
+        return np.asarray([start_v], dtype)
+    step = dtype((end_v - start_v) / dtype(steps - 1))
+    index = np.arange(steps)
+    head = start_v + step * index.astype(dtype)
+    tail = end_v - step * (steps - 1 - index).astype(dtype)
+    return np.where(index < steps // 2, head, tail).astype(dtype)

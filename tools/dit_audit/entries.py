@@ -1,0 +1,110 @@
+"""The hand-read DiT table: one entry per diffusers transformer class with RoPE (see audit_dit.py)."""
+
+from __future__ import annotations
+
+import json
+
+
+def entry(base, **changes):
+    """A copy of ``base`` with ``section__field=value`` changes (``section=value`` replaces a whole section)."""
+    out = json.loads(json.dumps(base))
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            out[section][field] = value
+        else:
+            out[section] = value
+    return out
+
+
+HEAD = ["attention_head_dim"]
+TEXT_ZERO_3 = {"part": "text", "axes": [0, 0, 0]}
+IMAGE_HW = {"part": "image", "axes": [0, "row", "col"]}
+VIDEO = {"part": "image", "axes": ["frame", "row", "col"]}
+
+FLUX = {
+    "module": "transformer_flux",
+    "head_dim": HEAD,
+    "frequencies": {"dims": "axes_dims_rope", "theta": 10000.0, "interleaved": True, "precision": "float64"},
+    "tokens": {
+        "patch": [2, 2],
+        "parts": [TEXT_ZERO_3, IMAGE_HW, {"part": "references", "axes": [1, "row", "col"]}],
+    },
+    "rope_module": "pos_embed",
+    "pipeline": "FluxPipeline (FluxKontextPipeline: one reference image at t = 1 after the latents)",
+}
+FLUX_ONLY = entry(FLUX, tokens__parts=[TEXT_ZERO_3, IMAGE_HW])
+FLUX2 = entry(
+    FLUX,
+    module="transformer_flux2",
+    frequencies__theta="rope_theta",
+    tokens={
+        "patch": [2, 2],
+        "parts": [
+            {"part": "text", "axes": [0, 0, 0, "index"]},
+            {"part": "image", "axes": [0, "row", "col", 0]},
+            {"part": "references", "axes": ["10 + 10*image", "row", "col", 0]},
+        ],
+    },
+    pipeline="Flux2Pipeline (reference images at t = 10, 20, ... after the latents)",
+)
+WAN = {
+    "module": "transformer_wan",
+    "head_dim": HEAD,
+    "frequencies": {"dims": "wan", "theta": 10000.0, "interleaved": True, "precision": "float64"},
+    "tokens": {"patch": [{"key": "patch_size", "index": i} for i in range(3)], "parts": [VIDEO]},
+    "rope_module": "rope",
+}
+
+ENTRIES = {
+    "FluxTransformer2DModel": FLUX,
+    "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
+    "ChromaTransformer2DModel": entry(FLUX_ONLY, module="transformer_chroma", pipeline="ChromaPipeline"),
+    "BriaTransformer2DModel": entry(
+        FLUX_ONLY, module="transformer_bria", frequencies__theta="rope_theta", pipeline="BriaPipeline"
+    ),
+    "BriaFiboTransformer2DModel": entry(
+        FLUX_ONLY,
+        module="transformer_bria_fibo",
+        frequencies__theta="rope_theta",
+        tokens__patch=[1, 1],
+        pipeline="BriaFiboPipeline (do_patching=False, its default: one token per latent pixel)",
+    ),
+    "Krea2Transformer2DModel": entry(
+        FLUX_ONLY,
+        module="transformer_krea2",
+        frequencies__theta="rope_theta",
+        rope_module="rotary_emb",
+        pipeline="Krea2Pipeline.prepare_position_ids",
+    ),
+    "LongCatImageTransformer2DModel": entry(
+        FLUX_ONLY,
+        module="transformer_longcat_image",
+        tokens__parts=[
+            {"part": "text", "axes": [0, "index", "index"]},
+            {"part": "image", "axes": [1, "row + 512", "col + 512"]},
+        ],
+        pipeline="LongCatImagePipeline (image ids start at its tokenizer_max_length, 512)",
+    ),
+    "OvisImageTransformer2DModel": entry(
+        FLUX_ONLY,
+        module="transformer_ovis_image",
+        tokens__parts=[{"part": "text", "axes": [0, "index", "index"]}, IMAGE_HW],
+        pipeline="OvisImagePipeline",
+    ),
+    "Flux2Transformer2DModel": FLUX2,
+    "Flux3Transformer2DModel": entry(
+        FLUX2,
+        module="transformer_flux3",
+        tokens={
+            "patch": [1, 1],
+            "parts": [
+                {"part": "text", "axes": [0, 0, 0, "index"]},
+                {"part": "image", "axes": [0, "0.5*row", "0.5*col", 0]},
+                {"part": "references", "axes": [0, "0.5*row", "0.5*col", "-1 - image"]},
+            ],
+        },
+        pipeline="Flux3ModularPipeline (image ids scaled by its image_rope_scale 0.5, references at l = -1, -2, ...)",
+    ),
+    "WanTransformer3DModel": WAN,
+}
