@@ -234,8 +234,6 @@ def _image_names(frames: int, height: int, width: int, scalars: Mapping[str, Any
         "frames": frames,
         "height": height,
         "width": width,
-        "max_side": max(height, width),
-        "max_half_side": max(height // 2, width // 2),
     }
 
 
@@ -246,6 +244,8 @@ def _image_part(
     kind = part.get("kind", "index")
     if kind == "index":
         names = _image_names(frames, height, width, scalars)
+        if part.get("two_frames") and frames == 2:  # ChronoEdit: a two-frame latent sits at frames 0 and skip - 1
+            names["frame"] = names["frame"] * (int(extra[part["two_frames"]]) - 1)
         columns = [np.broadcast_to(_evaluate(e, names), (frames * height * width,)) for e in part["axes"]]
         return np.stack(columns, axis=-1)
     if kind == "crop_linspace":  # CogVideoX, EasyAnimate, HunyuanDiT: float32 linspace over a base grid
@@ -271,11 +271,13 @@ def _coordinates(
     grid = _grid(latent_shape, patch)
     references = [_grid(tuple(image), patch) for image in images]
     multiple = tokens.get("text_multiple", 1)
-    scalars = {
+    grids = [grid, *references]
+    scalars = {  # names every part may use; max_* run over the latent and the reference images
         "text_len": text_len,
         "padded_text_len": text_len + (-text_len) % multiple,
-        "max_side": max(grid[1], grid[2]),
-        "max_half_side": max(grid[1] // 2, grid[2] // 2),
+        "references": len(references),
+        "max_side": max(max(g[1], g[2]) for g in grids),
+        "max_half_side": max(max(g[1] // 2, g[2] // 2) for g in grids),
     }
     extra = {key: _value(config, entry, value) for key, value in tokens.get("settings", {}).items()}
     parts = []
@@ -352,8 +354,11 @@ def dit_rope(
         >>> coords.shape, rope.exact_frequencies, rope.precise_angles        # float64 angles, as diffusers
         ((4608, 3), True, True)
     """
-    name, entry = _entry(load_config(config))
     config = load_config(config)
+    name, entry = _entry(config)
+    for key, reason in entry.get("refused_when", {}).items():
+        if _setting(config, entry, key):
+            raise ValueError(f"{name} with {key}={config.get(key)!r} is not supported by rope_jax.dit_rope: {reason}")
     latent = _latent(latent_shape)
     text_len = _checks.integer("text_len", text_len, minimum=0)
     images = [_latent(image) for image in _checks.sequence("images", images)]

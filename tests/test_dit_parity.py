@@ -2,9 +2,10 @@
 tests/fixtures/generate_dit_fixtures.py).
 
 Every fixture holds a tiny model's config and its cases (small grids; reference images or odd text lengths;
-one realistic size per family, 1024 px / 720p with a 512-token prompt, kept at 64 tokens). The queries that
-reached the model's first self-attention over the whole sequence, before and after its rotation, are compared
-with ``rope(q, coords)`` from ``dit_rope(config, latent_shape, text_len)`` alone: within 1e-6 of max |q|.
+one realistic size per family, 1024 px / 720p with a 512-token prompt, kept at 64 tokens). The keys that
+reached the model's first attention over the whole sequence, before and after its rotation, are compared with
+``rope(k, coords)`` from ``dit_rope(config, latent_shape, text_len)`` alone: within 1e-6 of max |k| (queries
+turn by the same rotation).
 A last test fails when a supported class in the packaged table has no fixture and is not listed in
 ``WITHOUT_FIXTURE`` with the reason.
 """
@@ -38,10 +39,10 @@ def test_rotated_queries_match_the_model(name, index):
     assert coords.shape[0] == case["tokens"], "the sequence length differs from the model's"
     if "kept" in case:
         coords = coords[np.asarray(case["kept"])]
-    q, expected = ARRAYS[f"{name}/{index}/q"], ARRAYS[f"{name}/{index}/q_out"]
-    assert np.abs(expected - q).max() > 1e-3 * np.abs(q).max(), "the model left every query unrotated"
-    actual = np.asarray(rope(q, coords))
-    np.testing.assert_allclose(actual, expected, atol=TOLERANCE * np.abs(q).max(), rtol=0, err_msg=name)
+    k, expected = ARRAYS[f"{name}/{index}/k"], ARRAYS[f"{name}/{index}/k_out"]
+    assert np.abs(expected - k).max() > 1e-3 * np.abs(k).max(), "the model left every key unrotated"
+    actual = np.asarray(rope(k, coords))
+    np.testing.assert_allclose(actual, expected, atol=TOLERANCE * np.abs(k).max(), rtol=0, err_msg=name)
 
 
 def test_every_supported_class_has_a_fixture_or_a_reason():

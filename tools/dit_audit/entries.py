@@ -56,6 +56,40 @@ WAN = {
     "rope_module": "rope",
 }
 
+HUNYUAN_VIDEO = {
+    "module": "transformer_hunyuan_video",
+    "head_dim": HEAD,
+    "frequencies": {"dims": "rope_axes_dim", "theta": "rope_theta", "interleaved": True},
+    "tokens": {
+        "patch": ["patch_size_t", "patch_size", "patch_size"],
+        "parts": [VIDEO, {"part": "text", "axes": [0, 0, 0]}],
+    },
+    "rope_module": "rope",
+    "text": "text tokens after the video, unrotated",
+}
+
+QWEN = {
+    "module": "transformer_qwenimage",
+    "head_dim": HEAD,
+    "frequencies": {"dims": "axes_dims_rope", "theta": 10000.0, "interleaved": True},
+    "tokens": {
+        "patch": [2, 2],
+        "parts": [
+            {"part": "text", "axes": ["index + max_half_side"] * 3},
+            {"part": "image", "axes": ["frame", "row_centred", "col_centred"]},
+            {"part": "references", "axes": ["frame + 1 + image", "row_centred", "col_centred"]},
+        ],
+    },
+    "rope_module": "pos_embed",
+    "refused_when": {
+        "use_layer3d_rope": (
+            "Qwen-Image-Layered's layer RoPE (use_layer3d_rope) puts the last image of the list, the condition, at "
+            "frame -1; the table does not describe that layout yet"
+        )
+    },
+    "pipeline": "QwenImagePipeline / QwenImageEditPipeline (reference images after the latents at frames 1, 2, ...)",
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -107,4 +141,60 @@ ENTRIES = {
         pipeline="Flux3ModularPipeline (image ids scaled by its image_rope_scale 0.5, references at l = -1, -2, ...)",
     ),
     "WanTransformer3DModel": WAN,
+    "WanVACETransformer3DModel": entry(WAN, module="transformer_wan_vace"),
+    "WanAnimateTransformer3DModel": entry(WAN, module="transformer_wan_animate"),
+    "SkyReelsV2Transformer3DModel": entry(WAN, module="transformer_skyreels_v2"),
+    "ChronoEditTransformer3DModel": entry(
+        WAN,
+        module="transformer_chronoedit",
+        tokens={
+            "patch": WAN["tokens"]["patch"],
+            "parts": [{**VIDEO, "two_frames": "skip"}],
+            "settings": {"skip": "rope_temporal_skip_len"},
+        },
+    ),
+    "AnyFlowTransformer3DModel": entry(WAN, module="transformer_anyflow"),
+    "QwenImageTransformer2DModel": QWEN,
+    "QwenImageControlNetModel": entry(QWEN, module="controlnet_qwenimage", refused_when={}),
+    "NucleusMoEImageTransformer2DModel": entry(
+        QWEN,
+        module="transformer_nucleusmoe_image",
+        tokens__parts=[
+            {"part": "image", "axes": ["frame", "row_centred", "col_centred"]},
+            {"part": "text", "axes": ["index + max_half_side"] * 3},
+        ],
+        refused_when={},
+        text="keys only: the image tokens attend to [image, text] keys",
+        pipeline="NucleusMoEImagePipeline",
+    ),
+    "QwenImage21Transformer2DModel": entry(
+        QWEN,
+        module="transformer_qwenimage21",
+        tokens={
+            "patch": [1, 1],
+            "parts": [
+                {"part": "text", "axes": ["index"] * 3},
+                {"part": "image", "axes": ["text_len", "row_centred", "col_centred"]},
+            ],
+        },
+        refused_when={},
+        pipeline="QwenImage21Pipeline, text to image (condition images inside the prompt are not described)",
+    ),
+    "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
+    "MotifVideoTransformer3DModel": entry(
+        HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
+    ),
+    "HunyuanVideo15Transformer3DModel": entry(
+        HUNYUAN_VIDEO,
+        module="transformer_hunyuan_video15",
+        text="then the ByT5 glyph tokens and the image-embedding tokens, all unrotated (text_len counts them all)",
+    ),
+    "HunyuanImageTransformer2DModel": entry(
+        HUNYUAN_VIDEO,
+        module="transformer_hunyuanimage",
+        tokens={
+            "patch": [{"key": "patch_size", "index": 0}, {"key": "patch_size", "index": 1}],
+            "parts": [{"part": "image", "axes": ["row", "col"]}, {"part": "text", "axes": [0, 0]}],
+        },
+    ),
 }
