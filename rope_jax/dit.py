@@ -76,12 +76,16 @@ def _setting(config: Mapping[str, Any], entry: Mapping[str, Any], key: str) -> A
 
 
 def _value(config: Mapping[str, Any], entry: Mapping[str, Any], spec: Any) -> Any:
-    """A table value: a number or list as is, a string naming a config key, ``{"key": k, "index": i}``."""
+    """A table value: a number or list as is, a string naming a config key, ``{"key": k, "index": i}`` (an entry
+    of a list), ``{"product": [...], "divide": [...]}`` (integer product of values, floor-divided)."""
     if isinstance(spec, str):
         value = _setting(config, entry, spec)
         if value is None:
             raise ValueError(f"the config has no {spec!r} and the class has no default for it.")
         return value
+    if isinstance(spec, Mapping) and "product" in spec:
+        numerator = int(np.prod([int(_value(config, entry, s)) for s in spec["product"]]))
+        return numerator // int(np.prod([int(_value(config, entry, s)) for s in spec.get("divide", [])]))
     if isinstance(spec, Mapping):
         return _value(config, entry, spec["key"])[spec["index"]]
     return spec
@@ -280,21 +284,26 @@ def _coordinates(
         "max_half_side": max(max(g[1] // 2, g[2] // 2) for g in grids),
     }
     extra = {key: _value(config, entry, value) for key, value in tokens.get("settings", {}).items()}
+    scalars.update({key: value for key, value in extra.items() if isinstance(value, (int, float))})
     parts = []
     for part in tokens["parts"]:
         kind = part["part"]
         if kind == "text":
-            names = {**scalars, "index": np.arange(text_len)}
-            parts.append(np.stack([np.broadcast_to(_evaluate(e, names), (text_len,)) for e in part["axes"]], -1))
+            count = int(_evaluate(part.get("count", "text_len"), scalars))
+            names = {**scalars, "index": np.arange(count)}
+            parts.append(np.stack([np.broadcast_to(_evaluate(e, names), (count,)) for e in part["axes"]], -1))
         elif kind == "image":
             parts.append(_image_part(part, grid, scalars, extra))
         elif kind == "references":
             for index, reference in enumerate(references):
                 names = {**scalars, "image": index}
                 parts.append(_image_part(part, reference, names, extra))
-        elif kind == "padding":  # tokens added to reach a multiple of a length, at the origin
+        elif kind == "padding":  # tokens at the origin up to a multiple of a length, or up to a length
             before = sum(len(p) for p in parts)
-            parts.append(np.zeros(((-before) % part["multiple"], num_axes)))
+            if part.get("only_non_square") and grid[1] == grid[2]:
+                continue
+            missing = int(_evaluate(part["to"], scalars)) - before if "to" in part else (-before) % part["multiple"]
+            parts.append(np.zeros((missing, num_axes)))
         else:
             raise ValueError(f"unknown token part {kind!r} in the DiT audit table.")
     coords = np.concatenate([np.asarray(p).reshape(-1, num_axes) for p in parts])

@@ -90,6 +90,23 @@ QWEN = {
     "pipeline": "QwenImagePipeline / QwenImageEditPipeline (reference images after the latents at frames 1, 2, ...)",
 }
 
+Z_IMAGE = {
+    "module": "transformer_z_image",
+    "head_dim": ["dim", "n_heads"],
+    "frequencies": {"dims": "axes_dims", "theta": "rope_theta", "interleaved": True, "precision": "float64-rounded"},
+    "tokens": {
+        "patch": [{"key": "all_patch_size", "index": 0}, {"key": "all_patch_size", "index": 0}],
+        "text_multiple": 32,
+        "parts": [
+            {"part": "image", "axes": ["padded_text_len + 1 + frame", "row", "col"]},
+            {"part": "padding", "multiple": 32},
+            {"part": "text", "count": "padded_text_len", "axes": ["1 + index", 0, 0]},
+        ],
+    },
+    "rope_module": "rope_embedder",
+    "text": "the caption padded to a multiple of 32 tokens, after the image (also padded to a multiple of 32)",
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -180,6 +197,72 @@ ENTRIES = {
         refused_when={},
         pipeline="QwenImage21Pipeline, text to image (condition images inside the prompt are not described)",
     ),
+    "ZImageTransformer2DModel": Z_IMAGE,
+    "ZImageControlNetModel": {
+        "module": "controlnet_z_image",
+        "unsupported": (
+            "it has no RoPE of its own: ZImageControlNetModel.from_transformer copies the transformer's rope_embedder, "
+            "so use dit_rope with the ZImageTransformer2DModel config it was built from"
+        ),
+    },
+    "BriaFibo2Transformer2DModel": entry(
+        Z_IMAGE,
+        module="transformer_bria_fibo2",
+        head_dim=["dim", "n_heads"],
+        tokens={
+            "patch": ["patch_size", "patch_size"],
+            "settings": {"max_gist": "max_num_gist_tokens"},
+            "parts": [
+                {"part": "text", "axes": ["1 + index", 0, 0]},
+                {"part": "image", "axes": ["max_gist + 1", "row", "col"]},
+                {"part": "references", "axes": ["max_gist + 2 + image", "row", "col"]},
+            ],
+        },
+        text="text_len counts the gist tokens the Perceiver makes of the prompt (compute_gist_count), first",
+        pipeline="BriaFibo2Pipeline (context images after the image)",
+    ),
+    "Lumina2Transformer2DModel": {
+        "module": "transformer_lumina2",
+        "head_dim": ["hidden_size", "num_attention_heads"],
+        "frequencies": {"dims": "axes_dim_rope", "theta": 10000.0, "interleaved": True, "precision": "float64"},
+        "tokens": {
+            "patch": ["patch_size", "patch_size"],
+            "parts": [{"part": "text", "axes": ["index", 0, 0]}, {"part": "image", "axes": ["text_len", "row", "col"]}],
+        },
+        "rope_module": "rope_embedder",
+    },
+    "HiDreamImageTransformer2DModel": {
+        "module": "transformer_hidream_image",
+        "head_dim": HEAD,
+        "frequencies": {"dims": "axes_dims_rope", "theta": 10000.0, "interleaved": True, "precision": "float64"},
+        "tokens": {
+            "patch": ["patch_size", "patch_size"],
+            "settings": {
+                "max_tokens": {
+                    "product": [{"key": "max_resolution", "index": 0}, {"key": "max_resolution", "index": 1}],
+                    "divide": ["patch_size", "patch_size"],
+                }
+            },
+            "parts": [
+                IMAGE_HW,
+                {"part": "padding", "to": "max_tokens", "only_non_square": True},
+                TEXT_ZERO_3,
+            ],
+        },
+        "rope_module": "pe_embedder",
+        "text": "a non-square image is padded with unrotated tokens to max_resolution's token count before the text",
+    },
+    "PRXTransformer2DModel": {
+        "module": "transformer_prx",
+        "head_dim": ["hidden_size", "num_heads"],
+        "frequencies": {"dims": "axes_dim", "theta": "theta", "interleaved": True, "precision": "float64"},
+        "tokens": {
+            "patch": ["patch_size", "patch_size"],
+            "parts": [{"part": "text", "axes": [0, 0]}, {"part": "image", "axes": ["row", "col"]}],
+        },
+        "rope_module": "pe_embedder",
+        "text": "keys only: text keys, unrotated, before the image keys (the image tokens alone query)",
+    },
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
