@@ -250,6 +250,12 @@ def _image_part(
         names = _image_names(frames, height, width, scalars)
         if part.get("two_frames") and frames == 2:  # ChronoEdit: a two-frame latent sits at frames 0 and skip - 1
             names["frame"] = names["frame"] * (int(extra[part["two_frames"]]) - 1)
+        if part.get("quantised_to"):  # CogView4: index * base // size, the grid mapped onto a fixed base grid
+            base_h, base_w = (int(extra[key]) for key in part["quantised_to"])
+            names["row"], names["col"] = names["row"] * base_h // height, names["col"] * base_w // width
+        if part.get("fps_scaled") and scalars.get("fps") is not None:  # Cosmos: frame / fps * base_fps in float32
+            fps, base = np.float32(scalars["fps"]), np.float32(extra[part["fps_scaled"]])
+            names["frame"] = (names["frame"].astype(np.float32) / fps) * base
         columns = [np.broadcast_to(_evaluate(e, names), (frames * height * width,)) for e in part["axes"]]
         return np.stack(columns, axis=-1)
     if kind == "crop_linspace":  # CogVideoX, EasyAnimate, HunyuanDiT: float32 linspace over a base grid
@@ -269,6 +275,7 @@ def _coordinates(
     text_len: int,
     images: Sequence[tuple[int, ...]],
     num_axes: int,
+    fps: float | None,
 ) -> np.ndarray:
     tokens = entry["tokens"]
     patch = [int(_value(config, entry, p)) for p in tokens["patch"]]
@@ -280,6 +287,7 @@ def _coordinates(
         "text_len": text_len,
         "padded_text_len": text_len + (-text_len) % multiple,
         "references": len(references),
+        "fps": fps,
         "max_side": max(max(g[1], g[2]) for g in grids),
         "max_half_side": max(max(g[1] // 2, g[2] // 2) for g in grids),
     }
@@ -331,6 +339,7 @@ def dit_rope(
     text_len: int = 0,
     *,
     images: Sequence[Sequence[int]] = (),
+    fps: float | None = None,
     learned: Mapping[str, ArrayLike] | None = None,
 ) -> tuple[RoPENd, np.ndarray]:
     """The RoPE of a diffusers transformer and the coordinates of its attention tokens, in one call.
@@ -344,6 +353,8 @@ def dit_rope(
             attention holds only image tokens.
         images: Latent shapes of reference images packed after the latents (FLUX Kontext, FLUX.2,
             Qwen-Image-Edit), in order.
+        fps: Frames per second of a video, for models whose time axis counts seconds (Cosmos: ``frame / fps *
+            base_fps``); None for images.
         learned: Learned RoPE parameters from the checkpoint, by their name in the table (Mochi's
             ``"pos_frequencies"``).
 
@@ -386,6 +397,8 @@ def dit_rope(
         exact_frequencies=exact,
         precise_angles=precise,
     )
-    coords = _coordinates(config, entry, latent, text_len, images, freqs.shape[-2])
+    if fps is not None:
+        fps = _checks.positive("fps", fps)
+    coords = _coordinates(config, entry, latent, text_len, images, freqs.shape[-2], fps)
     return rope, coords
 

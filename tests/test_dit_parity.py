@@ -34,7 +34,7 @@ WITHOUT_FIXTURE: dict[str, str] = {}
 def test_rotated_queries_match_the_model(name, index):
     case = META[name]["cases"][index]
     rope, coords = rope_jax.dit_rope(
-        META[name]["config"], case["latent_shape"], case["text_len"], images=case["images"]
+        META[name]["config"], case["latent_shape"], case["text_len"], images=case["images"], fps=case.get("fps")
     )
     assert coords.shape[0] == case["tokens"], "the sequence length differs from the model's"
     if "kept" in case:

@@ -107,6 +107,39 @@ Z_IMAGE = {
     "text": "the caption padded to a multiple of 32 tokens, after the image (also padded to a multiple of 32)",
 }
 
+COGVIEW4 = {
+    "module": "transformer_cogview4",
+    "head_dim": HEAD,
+    "frequencies": {"dims": "halves", "theta": 10000.0},
+    "tokens": {
+        "patch": ["patch_size", "patch_size"],
+        "settings": {"base_h": {"key": "rope_axes_dim", "index": 0}, "base_w": {"key": "rope_axes_dim", "index": 1}},
+        "parts": [
+            {"part": "text", "axes": [0, 0]},
+            {"part": "image", "axes": ["row", "col"], "quantised_to": ["base_h", "base_w"]},
+        ],
+    },
+    "rope_module": "rope",
+    "text": "text tokens first, unrotated",
+}
+COSMOS = {
+    "module": "transformer_cosmos",
+    "head_dim": HEAD,
+    "frequencies": {
+        "dims": "wan",
+        "theta": 10000.0,
+        "ntk": [{"key": "rope_scale", "index": i} for i in range(3)],
+        "ntk_exponent": True,
+        "theta_times_factor": True,
+    },
+    "tokens": {
+        "patch": [{"key": "patch_size", "index": i} for i in range(3)],
+        "settings": {"base_fps": 24},
+        "parts": [{**VIDEO, "fps_scaled": "base_fps"}],
+    },
+    "rope_module": "rope",
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -263,6 +296,17 @@ ENTRIES = {
         "rope_module": "pe_embedder",
         "text": "keys only: text keys, unrotated, before the image keys (the image tokens alone query)",
     },
+    "CogView4Transformer2DModel": COGVIEW4,
+    "GlmImageTransformer2DModel": entry(
+        COGVIEW4,
+        module="transformer_glm_image",
+        tokens={
+            "patch": ["patch_size", "patch_size"],
+            "parts": [{"part": "text", "axes": [0, 0]}, {"part": "image", "axes": ["row", "col"]}],
+        },
+    ),
+    "CosmosTransformer3DModel": COSMOS,
+    "CosmosControlNetModel": entry(COSMOS, module="controlnet_cosmos"),
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
