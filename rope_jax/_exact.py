@@ -12,8 +12,11 @@ TwoSum. XLA does not reassociate floating-point arithmetic.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from fractions import Fraction
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -286,6 +289,14 @@ def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
 # ------------------------------------------------------------------ float64 frequencies as float32 pairs
 
 
+def fused_multiply_add(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    """``a * b + c`` rounded once to float32 (an FMA), from an exact product and an exact sum (correctly rounded
+    except within ~2**-20 ulp of a tie), whatever the backend does with a plain ``a * b + c``."""
+    product, product_error = two_prod(a, b)
+    total, sum_error = two_sum(product, c)
+    return total + (sum_error + product_error)
+
+
 def split_double(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float64 ``values`` as ``(high, low)`` float32 arrays with ``high + low`` equal to them to ~2**-48 relative
     (host side): ``high`` is the float32 rounding, ``low`` the float32 rounding of what is left."""
@@ -342,3 +353,39 @@ def linspace(start: float, end: float, steps: int, dtype: type[np.floating] = np
     head = start_v + step * index.astype(dtype)
     tail = end_v - step * (steps - 1 - index).astype(dtype)
     return np.where(index < steps // 2, head, tail).astype(dtype)
+
+
+def _c_math(name: str) -> Any:
+    """The C library's float32 ``name`` (``powf``, ``expf``) through ctypes, or None where it cannot be found."""
+    path = ctypes.util.find_library("m") or ctypes.util.find_library("c")
+    if path is None:
+        return None
+    try:
+        function = getattr(ctypes.CDLL(path), name)
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_float
+    function.argtypes = [ctypes.c_float] * (2 if name == "powf" else 1)
+    return function
+
+
+def c_powf(base: float, exponents: np.ndarray) -> np.ndarray:
+    """Float32 ``f32(base) ** exponents`` as the C library's ``powf`` rounds it (what torch's scalar CPU kernel
+    calls for a float32 ``pow``; glibc's is within 1 ulp, not always correctly rounded). Falls back to the correctly
+    rounded power where no C library is found."""
+    exponents = np.asarray(exponents, np.float32)
+    powf = _c_math("powf")
+    if powf is None:
+        return np.power(np.float64(np.float32(base)), exponents.astype(np.float64)).astype(np.float32)
+    return np.asarray([powf(float(np.float32(base)), float(e)) for e in exponents.ravel()], np.float32).reshape(
+        exponents.shape
+    )
+
+
+def c_expf(arguments: np.ndarray) -> np.ndarray:
+    """Float32 ``exp`` as the C library's ``expf`` rounds it (see :func:`c_powf`)."""
+    arguments = np.asarray(arguments, np.float32)
+    expf = _c_math("expf")
+    if expf is None:
+        return np.exp(arguments.astype(np.float64)).astype(np.float32)
+    return np.asarray([expf(float(a)) for a in arguments.ravel()], np.float32).reshape(arguments.shape)

@@ -101,8 +101,9 @@ def _head_dim(config: Mapping[str, Any], entry: Mapping[str, Any]) -> int:
 
 # ------------------------------------------------------------------------------------------ frequencies
 
-_DIM_RULES = {  # features per axis, from the head dim
+_DIM_RULES = {  # features per axis, from the head dim (or the rotated width)
     "wan": lambda d: [d - 4 * (d // 6), 2 * (d // 6), 2 * (d // 6)],
+    "sixths": lambda d: [2 * (d // 6)] * 3,
     "cogvideox": lambda d: [d // 4, d // 8 * 3, d // 8 * 3],
     "thirds": lambda d: [d // 3] * 3,
     "halves": lambda d: [d // 2] * 2,
@@ -110,10 +111,10 @@ _DIM_RULES = {  # features per axis, from the head dim
 }
 
 
-def _axes_dims(config: Mapping[str, Any], entry: Mapping[str, Any], head_dim: int) -> list[int]:
+def _axes_dims(config: Mapping[str, Any], entry: Mapping[str, Any], width: int) -> list[int]:
     spec = entry["frequencies"]["dims"]
     if isinstance(spec, str) and spec in _DIM_RULES:
-        return _DIM_RULES[spec](head_dim)
+        return _DIM_RULES[spec](width)
     dims = [int(d) for d in _value(config, entry, spec)]
     if any(d <= 0 or d % 2 for d in dims):
         raise ValueError(f"every axis must rotate a positive even number of features, got {dims}.")
@@ -162,18 +163,16 @@ def _frequencies(
                 f"learned[{name!r}] must have shape [axes, heads, {head_dim // 2}], got {values.shape}."
             )
         return np.swapaxes(values, 0, 1)
-    dims = _axes_dims(config, entry, head_dim)
+    # LTX rotates the whole inner dim (heads x head dim) at once: its pairs, cut into heads, give per-head rows
+    width = int(np.prod([int(_value(config, entry, key)) for key in spec["width"]])) if spec.get("width") else head_dim
+    dims = _axes_dims(config, entry, width)
     ladders = _ladders(config, entry, dims, spec.get("float64_ladder", exact))
     freqs = layout_frequencies(
         ladders, order=spec.get("order"), arrangement=spec.get("arrangement", "blocks"), dtype=dtype
     )
-    pad = spec.get("pad_pairs", 0)
-    if pad == "rest":  # LTX: the pairs left over by the axes turn by zero, in front
-        width = int(np.prod([int(_value(config, entry, k)) for k in spec["width"]])) if spec.get("width") else head_dim
-        pad = width // 2 - freqs.shape[1]
-    if pad:
-        freqs = np.concatenate([np.zeros((freqs.shape[0], pad), dtype), freqs], axis=1)
-    if spec.get("width"):  # LTX: one rotation over the whole inner dim, cut into heads -> per-head frequencies
+    if spec.get("pad_front"):  # LTX: the pairs the axes leave over turn by zero, in front
+        freqs = np.concatenate([np.zeros((freqs.shape[0], width // 2 - freqs.shape[1]), dtype), freqs], axis=1)
+    if spec.get("width"):
         heads = int(_value(config, entry, spec["width"][0]))
         return np.swapaxes(freqs.reshape(freqs.shape[0], heads, -1), 0, 1)
     return freqs
@@ -226,6 +225,12 @@ def _crop_linspace(size: int, base: int, other: int, base_other: int, first: boo
     return linspace(start, stop * (size - 1) / size, size)
 
 
+def _centres(start: float, stop: float, count: int) -> np.ndarray:
+    """The midpoints of ``count`` cells between ``start`` and ``stop``: float32 ``linspace`` edges, averaged."""
+    edges = linspace(start, stop, count + 1)
+    return (edges[:-1] + edges[1:]) / np.float32(2)
+
+
 def _image_names(frames: int, height: int, width: int, scalars: Mapping[str, Any]) -> dict[str, Any]:
     t, h, w = (a.ravel() for a in np.meshgrid(np.arange(frames), np.arange(height), np.arange(width), indexing="ij"))
     return {
@@ -258,6 +263,20 @@ def _image_part(
             names["frame"] = (names["frame"].astype(np.float32) / fps) * base
         columns = [np.broadcast_to(_evaluate(e, names), (frames * height * width,)) for e in part["axes"]]
         return np.stack(columns, axis=-1)
+    if kind == "affine":  # LTX: ((index * scale) * patch) / base, then * 2 - 1, every step in float32
+        names = _image_names(frames, height, width, scalars)
+        f32 = np.float32
+        columns = []
+        for axis in part["axes"]:
+            scale = _evaluate(axis["scale"], {**scalars, **extra})
+            value = names[axis["index"]].astype(f32) * f32(scale) * f32(extra[axis["patch"]]) / f32(axis["base"])
+            columns.append(value * f32(2) - f32(1))
+        return np.stack(columns, axis=-1)
+    if kind == "centres":  # Mochi: frame index; patch centres of a grid scaled to a fixed area, centred on 0
+        scale = (float(extra[part["area"]]) / (height * width)) ** 0.5
+        rows, cols = (_centres(-n * scale / 2, n * scale / 2, n) for n in (height, width))
+        t, h, w = np.meshgrid(np.arange(frames, dtype=np.float32), rows, cols, indexing="ij")
+        return np.stack([t.ravel(), h.ravel(), w.ravel()], axis=-1)
     if kind == "crop_linspace":  # CogVideoX, EasyAnimate, HunyuanDiT: float32 linspace over a base grid
         base_h, base_w = (int(v) for v in extra["base_grid"])
         rows = _crop_linspace(height, base_h, width, base_w, True)
@@ -291,7 +310,14 @@ def _coordinates(
         "max_side": max(max(g[1], g[2]) for g in grids),
         "max_half_side": max(max(g[1] // 2, g[2] // 2) for g in grids),
     }
-    extra = {key: _value(config, entry, value) for key, value in tokens.get("settings", {}).items()}
+    extra = {}
+    for key, spec in tokens.get("settings", {}).items():
+        if isinstance(spec, Mapping) and "per_fps" in spec:  # LTX: the VAE's frames per latent frame / fps
+            if fps is None:
+                raise ValueError(f"{entry['module']}'s time axis counts seconds: pass fps= (the video's frame rate).")
+            extra[key] = float(spec["per_fps"]) / fps
+        else:
+            extra[key] = _value(config, entry, spec)
     scalars.update({key: value for key, value in extra.items() if isinstance(value, (int, float))})
     parts = []
     for part in tokens["parts"]:
@@ -396,6 +422,7 @@ def dit_rope(
         blocks=spec.get("blocks", 1),
         exact_frequencies=exact,
         precise_angles=precise,
+        fused_sum=spec.get("fused_sum", False),
     )
     if fps is not None:
         fps = _checks.positive("fps", fps)

@@ -12,8 +12,10 @@ the arithmetic they are computed in, and the last bit matters at real sizes (an 
 - :func:`linspace_ladder`: LTX-Video's ``pi / 2 * theta ** linspace(0, 1, n)``;
 - :func:`exp_ladder`: Kandinsky 5's ``exp(-ln(max_period) * i / n)``.
 
-Float32 ladders replay torch's operations on the host, each correctly rounded (``pow`` and ``exp`` are taken in
-float64 on the float32 operands and rounded once). Float64 ladders are returned as float64 arrays for
+Float32 ladders replay torch's operations on the host: ``linspace`` with torch's CPU formula, ``pow`` and ``exp``
+through the C library's ``powf`` and ``expf`` (what torch's scalar CPU kernel calls: glibc's are within one ulp
+but not always correctly rounded; LTX-Video's 341-value ladder has one such value, and one ulp there moves an
+angle by 5e-6 rad), the other steps correctly rounded. Float64 ladders are returned as float64 arrays for
 ``RoPENd(..., exact_frequencies=True)``.
 """
 
@@ -25,8 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rope_jax import _checks
-from rope_jax._exact import linspace
-from rope_jax.frequencies import Default
+from rope_jax._exact import c_expf, c_powf, linspace
 from rope_jax.nd import layout_frequencies
 
 __all__ = ["axes_frequencies", "exp_ladder", "linspace_ladder", "pow_ladder"]
@@ -38,8 +39,8 @@ def pow_ladder(
     """``1 / (theta * ntk_factor) ** (2i / dim) / linear_factor`` for the ``dim // 2`` pairs of ``dim`` features.
 
     The rule of diffusers' ``get_1d_rotary_pos_embed`` (and of every ``1.0 / theta ** (arange(0, d, 2) / d)``):
-    in float32 it rounds as torch's float32 operations do; with ``float64`` as torch's float64 ones (``pow`` of
-    the correctly rounded exponent ``2i / dim``).
+    in float32 it rounds as torch's float32 operations do (the C library's ``powf``); with ``float64`` as torch's
+    float64 ones (``pow`` of the correctly rounded exponent ``2i / dim``).
 
     Returns:
         ``[dim // 2]`` float32, or float64 with ``float64=True``.
@@ -56,8 +57,8 @@ def pow_ladder(
     linear_factor = _checks.positive("linear_factor", linear_factor)
     if _checks.boolean("float64", float64):
         return np.asarray([1.0 / math.pow(base, (2 * i) / dim) / linear_factor for i in range(dim // 2)])
-    inv_freq, _ = Default().frequencies(dim, theta=base)
-    inv_freq = np.asarray(inv_freq, np.float32)
+    exponents = np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)
+    inv_freq = np.float32(1.0) / c_powf(base, exponents)
     return inv_freq / np.float32(linear_factor) if linear_factor != 1.0 else inv_freq
 
 
@@ -123,8 +124,7 @@ def linspace_ladder(count: int, *, theta: float, float64: bool = False) -> np.nd
     if _checks.boolean("float64", float64):
         exponents = linspace(0.0, 1.0, count, np.float64)
         return np.asarray([math.pow(theta, e) * math.pi / 2.0 for e in exponents.tolist()], np.float32)
-    exponents = linspace(0.0, 1.0, count, np.float32)
-    powers = np.asarray([math.pow(float(np.float32(theta)), e) for e in exponents.tolist()]).astype(np.float32)
+    powers = c_powf(theta, linspace(0.0, 1.0, count, np.float32))
     return (powers * np.float32(math.pi)) / np.float32(2.0)
 
 
@@ -144,4 +144,4 @@ def exp_ladder(count: int, *, max_period: float = 10000.0) -> np.ndarray:
     count = _checks.positive_int("count", count)
     max_period = _checks.positive("max_period", max_period)
     arguments = np.float32(-math.log(max_period)) * np.arange(count, dtype=np.float32) / np.float32(count)
-    return np.asarray([math.exp(a) for a in arguments.tolist()]).astype(np.float32)
+    return c_expf(arguments)

@@ -29,7 +29,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
-from rope_jax._exact import precise_angles_pair, rounded_product, split_double
+from rope_jax._exact import fused_multiply_add, precise_angles_pair, rounded_product, split_double
 from rope_jax.frequencies import Default
 from rope_jax.rotary import RoPE, rope_angles, rotate, scaled_cos_sin
 
@@ -255,7 +255,12 @@ def _wrap(angles: jax.Array) -> jax.Array:
 
 
 def nd_angles(
-    coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False, freqs_low: ArrayLike | None = None
+    coords: ArrayLike,
+    freqs: ArrayLike,
+    *,
+    precise: bool = False,
+    freqs_low: ArrayLike | None = None,
+    fused_sum: bool = False,
 ) -> jax.Array:
     """Angles ``sum_a coords[..., a] * freqs[..., a, :]``.
 
@@ -268,6 +273,8 @@ def nd_angles(
             rounded once to float32 (what a float64 product cast to float32 gives), or, with ``precise``, reduced
             modulo 2 pi and rounded once (what a float64 angle gives, to float32 rounding; see
             :class:`RoPENd`).
+        fused_sum: Sum the axes' terms as torch's CPU matmul does (Mochi's einsum): ``round(c0 * f0)``, then one
+            fused multiply-add per further axis, each rounded once. Float32 frequencies only.
 
     Returns:
         ``[..., T, P]`` (shared) or ``[..., T, N, P]`` (per head) float32. The sum runs in float32 elementwise
@@ -288,6 +295,14 @@ def nd_angles(
             return precise_angles_pair(column, freq, low[..., axis, :])
         return rounded_product(column.astype(jnp.float32)[..., None], freq, low[..., axis, :])
 
+    if fused_sum:
+        if precise or low is not None:
+            raise ValueError("fused_sum reproduces float32 matmul rounding; it takes neither precise nor freqs_low.")
+        total = term(0)
+        for axis in range(1, freqs.shape[-2]):
+            column = coords[..., axis, None] if per_head else coords[..., axis]
+            total = fused_multiply_add(column.astype(jnp.float32)[..., None], freqs[..., axis, :], total)
+        return total
     total = _total(term(axis) for axis in range(freqs.shape[-2]))
     return _wrap(total) if precise and freqs.shape[-2] > 1 else total
 
@@ -405,6 +420,8 @@ class RoPENd:
             in the second, each half half-split (``blocks=2``), Allegro's video transformer three thirds.
             Still one call of :func:`rotate`, on a view.
         exact_frequencies: Keep ``freqs`` in float64 (see the modes above).
+        fused_sum: Sum the axes' terms as a chain of fused multiply-adds, as torch's CPU matmul does (Mochi builds
+            its angles with an einsum over learned per-head frequencies); see :func:`nd_angles`.
     """
 
     head_dim: int
@@ -415,6 +432,7 @@ class RoPENd:
     name: str = "nd"
     blocks: int = 1
     exact_frequencies: bool = False
+    fused_sum: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_dim", _checks.positive_int("head_dim", self.head_dim))
@@ -429,6 +447,10 @@ class RoPENd:
             raise ValueError(f"freqs rotate {2 * freqs.shape[-1]} features but head_dim is {self.head_dim}.")
         object.__setattr__(self, "interleaved", _checks.boolean("interleaved", self.interleaved))
         object.__setattr__(self, "precise_angles", _checks.boolean("precise_angles", self.precise_angles))
+        object.__setattr__(self, "fused_sum", _checks.boolean("fused_sum", self.fused_sum))
+        if self.fused_sum and (exact or self.precise_angles):
+            raise ValueError("fused_sum reproduces float32 matmul rounding: it combines with neither "
+                             "exact_frequencies nor precise_angles.")  # fmt: skip
         object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
         blocks = _checks.positive_int("blocks", self.blocks)
         if self.head_dim % blocks or freqs.shape[-1] % blocks:
@@ -518,7 +540,9 @@ class RoPENd:
         when ``T == A`` could be ambiguous.
         """
         high, low = self.frequency_pair
-        angles = nd_angles(self._coords(coords), high, precise=self.precise_angles, freqs_low=low)
+        angles = nd_angles(
+            self._coords(coords), high, precise=self.precise_angles, freqs_low=low, fused_sum=self.fused_sum
+        )
         return scaled_cos_sin(angles, self.attention_scaling)
 
     def __call__(self, x: ArrayLike, coords: ArrayLike) -> jax.Array:

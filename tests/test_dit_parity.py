@@ -12,6 +12,7 @@ A last test fails when a supported class in the packaged table has no fixture an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -33,12 +34,21 @@ WITHOUT_FIXTURE: dict[str, str] = {}
 @pytest.mark.parametrize(("name", "index"), CASES, ids=[f"{n}-{i}" for n, i in CASES])
 def test_rotated_queries_match_the_model(name, index):
     case = META[name]["cases"][index]
+    prefix = f"{name}/learned/"
+    learned = {key[len(prefix) :]: ARRAYS[key] for key in ARRAYS.files if key.startswith(prefix)}
     rope, coords = rope_jax.dit_rope(
-        META[name]["config"], case["latent_shape"], case["text_len"], images=case["images"], fps=case.get("fps")
+        META[name]["config"],
+        case["latent_shape"],
+        case["text_len"],
+        images=case["images"],
+        fps=case.get("fps"),
+        learned=learned,
     )
     assert coords.shape[0] == case["tokens"], "the sequence length differs from the model's"
     if "kept" in case:
         coords = coords[np.asarray(case["kept"])]
+    if "heads" in case:  # per-head frequencies: the stored heads only
+        rope = dataclasses.replace(rope, freqs=np.asarray(rope.freqs)[case["heads"]])
     k, expected = ARRAYS[f"{name}/{index}/k"], ARRAYS[f"{name}/{index}/k_out"]
     assert np.abs(expected - k).max() > 1e-3 * np.abs(k).max(), "the model left every key unrotated"
     actual = np.asarray(rope(k, coords))

@@ -140,6 +140,37 @@ COSMOS = {
     "rope_module": "rope",
 }
 
+LTX = {
+    "module": "transformer_ltx",
+    "head_dim": HEAD,
+    "frequencies": {
+        "dims": "sixths",
+        "width": ["num_attention_heads", "attention_head_dim"],
+        "ladder": "linspace",
+        "theta": 10000.0,
+        "arrangement": "alternate",
+        "pad_front": True,
+        "interleaved": True,
+    },
+    "tokens": {
+        "patch": ["patch_size_t", "patch_size", "patch_size"],
+        "settings": {"time_scale": {"per_fps": 8}, "space_scale": 32, "patch_t": "patch_size_t", "patch": "patch_size"},
+        "parts": [
+            {
+                "part": "image",
+                "kind": "affine",
+                "axes": [
+                    {"index": "frame", "scale": "time_scale", "patch": "patch_t", "base": 20},
+                    {"index": "row", "scale": "space_scale", "patch": "patch", "base": 2048},
+                    {"index": "col", "scale": "space_scale", "patch": "patch", "base": 2048},
+                ],
+            }
+        ],
+    },
+    "rope_module": "rope",
+    "pipeline": "LTXPipeline (rope_interpolation_scale = (8 / frame_rate, 32, 32))",
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -307,6 +338,19 @@ ENTRIES = {
     ),
     "CosmosTransformer3DModel": COSMOS,
     "CosmosControlNetModel": entry(COSMOS, module="controlnet_cosmos"),
+    "LTXVideoTransformer3DModel": LTX,
+    "MochiTransformer3DModel": {
+        "module": "transformer_mochi",
+        "head_dim": HEAD,
+        "frequencies": {"ladder": "learned", "parameter": "pos_frequencies", "interleaved": True, "fused_sum": True},
+        "tokens": {
+            "patch": [1, "patch_size", "patch_size"],
+            "settings": {"area": 36864},
+            "parts": [{"part": "image", "kind": "centres", "area": "area"}, {"part": "text", "axes": [0, 0, 0]}],
+        },
+        "rope_module": "rope",
+        "text": "text tokens after the video, unrotated",
+    },
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
