@@ -88,6 +88,8 @@ def _value(config: Mapping[str, Any], entry: Mapping[str, Any], spec: Any) -> An
         return numerator // int(np.prod([int(_value(config, entry, s)) for s in spec.get("divide", [])]))
     if isinstance(spec, Mapping):
         return _value(config, entry, spec["key"])[spec["index"]]
+    if isinstance(spec, list):
+        return [_value(config, entry, item) for item in spec]
     return spec
 
 
@@ -258,6 +260,8 @@ def _image_part(
         if part.get("quantised_to"):  # CogView4: index * base // size, the grid mapped onto a fixed base grid
             base_h, base_w = (int(extra[key]) for key in part["quantised_to"])
             names["row"], names["col"] = names["row"] * base_h // height, names["col"] * base_w // width
+        for axis, key in part.get("divided_by", {}).items():  # Allegro: index / interpolation scale, float32
+            names[axis] = names[axis].astype(np.float32) / np.float32(extra[key])
         if part.get("fps_scaled") and scalars.get("fps") is not None:  # Cosmos: frame / fps * base_fps in float32
             fps, base = np.float32(scalars["fps"]), np.float32(extra[part["fps_scaled"]])
             names["frame"] = (names["frame"].astype(np.float32) / fps) * base
@@ -297,6 +301,9 @@ def _coordinates(
     fps: float | None,
 ) -> np.ndarray:
     tokens = entry["tokens"]
+    for key, variant in entry.get("tokens_when_set", {}).items():  # CogVideoX 1.5 (patch_size_t set)
+        if _setting(config, entry, key) is not None:
+            tokens = variant
     patch = [int(_value(config, entry, p)) for p in tokens["patch"]]
     grid = _grid(latent_shape, patch)
     references = [_grid(tuple(image), patch) for image in images]
@@ -405,6 +412,9 @@ def dit_rope(
     for key, reason in entry.get("refused_when", {}).items():
         if _setting(config, entry, key):
             raise ValueError(f"{name} with {key}={config.get(key)!r} is not supported by rope_jax.dit_rope: {reason}")
+    for key, reason in entry.get("refused_unless", {}).items():
+        if not _setting(config, entry, key):
+            raise ValueError(f"{name} with {key}={_setting(config, entry, key)!r} has no RoPE: {reason}")
     latent = _latent(latent_shape)
     text_len = _checks.integer("text_len", text_len, minimum=0)
     images = [_latent(image) for image in _checks.sequence("images", images)]

@@ -171,6 +171,34 @@ LTX = {
     "pipeline": "LTXPipeline (rope_interpolation_scale = (8 / frame_rate, 32, 32))",
 }
 
+COGVIDEOX = {
+    "module": "cogvideox_transformer_3d",
+    "head_dim": HEAD,
+    "frequencies": {"dims": "cogvideox", "theta": 10000.0, "interleaved": True},
+    "tokens": {
+        "patch": [1, "patch_size", "patch_size"],
+        "settings": {
+            "base_grid": [
+                {"product": ["sample_height"], "divide": ["patch_size"]},
+                {"product": ["sample_width"], "divide": ["patch_size"]},
+            ]
+        },
+        "parts": [{"part": "text", "axes": [0, 0, 0]}, {"part": "image", "kind": "crop_linspace", "axes": [0, 0, 0]}],
+    },
+    "tokens_when_set": {
+        "patch_size_t": {"patch": ["patch_size_t", "patch_size", "patch_size"], "parts": [{"part": "text", "axes": [0, 0, 0]}, VIDEO]}
+    },
+    "refused_unless": {
+        "use_rotary_positional_embeddings": "this checkpoint adds sin-cos (or learned) positional embeddings instead"
+    },
+    "rope_argument": "image_rotary_emb",
+    "text": "text tokens first, unrotated",
+    "pipeline": (
+        "CogVideoXPipeline._prepare_rotary_positional_embeddings: CogVideoX 1.0 crops the grid onto its "
+        "sample size with a float32 linspace, 1.5 (patch_size_t set) counts patches"
+    ),
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -351,6 +379,46 @@ ENTRIES = {
         "rope_module": "rope",
         "text": "text tokens after the video, unrotated",
     },
+    "CogVideoXTransformer3DModel": COGVIDEOX,
+    "ConsisIDTransformer3DModel": entry(COGVIDEOX, module="consisid_transformer_3d", tokens_when_set={}),
+    "EasyAnimateTransformer3DModel": entry(
+        COGVIDEOX,
+        module="transformer_easyanimate",
+        tokens={
+            "patch": [1, "patch_size", "patch_size"],
+            "settings": {"base_grid": [{"product": [60], "divide": ["patch_size"]}, {"product": [90], "divide": ["patch_size"]}]},
+            "parts": COGVIDEOX["tokens"]["parts"],
+        },
+        tokens_when_set={},
+        refused_unless={},
+        rope_module="rope_embedding",
+        rope_argument=None,
+        pipeline="the model builds it (a 90 x 60 base grid over the patch size)",
+    ),
+    "HunyuanDiT2DModel": {
+        "module": "hunyuan_transformer_2d",
+        "head_dim": HEAD,
+        "frequencies": {"dims": "halves", "theta": 10000.0, "interleaved": True, "order": [1, 0]},
+        "tokens": {
+            "patch": ["patch_size", "patch_size"],
+            "settings": {"base_grid": [{"product": [64], "divide": ["patch_size"]}] * 2},
+            "parts": [{"part": "image", "kind": "crop_linspace", "axes": [0, 0]}],
+        },
+        "rope_argument": "image_rotary_emb",
+        "pipeline": "HunyuanDiTPipeline (get_2d_rotary_pos_embed over a 512 px base grid; columns rotate first)",
+    },
+    "AllegroTransformer3DModel": {
+        "module": "transformer_allegro",
+        "head_dim": HEAD,
+        "frequencies": {"dims": "thirds", "theta": 10000.0, "blocks": 3},
+        "tokens": {
+            "patch": ["patch_size_t", "patch_size", "patch_size"],
+            "settings": {"scale_t": "interpolation_scale_t", "scale_h": "interpolation_scale_h", "scale_w": "interpolation_scale_w"},
+            "parts": [{**VIDEO, "divided_by": {"frame": "scale_t", "row": "scale_h", "col": "scale_w"}}],
+        },
+        "rope_argument": "image_rotary_emb",
+        "pipeline": "AllegroPipeline (indices divided by the interpolation scales; each third of the head half-split)",
+    },
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
@@ -369,3 +437,4 @@ ENTRIES = {
         },
     ),
 }
+ENTRIES["HunyuanDiT2DControlNetModel"] = entry(ENTRIES["HunyuanDiT2DModel"], module="controlnet_hunyuan")
