@@ -110,6 +110,7 @@ _DIM_RULES = {  # features per axis, from the head dim (or the rotated width)
     "thirds": lambda d: [d // 3] * 3,
     "halves": lambda d: [d // 2] * 2,
     "head": lambda d: [d],
+    "half": lambda d: [d // 2],
 }
 
 
@@ -203,10 +204,11 @@ def _evaluate(expression: Any, names: Mapping[str, Any]) -> Any:
 
 
 def _grid(latent: tuple[int, ...], patch: Sequence[int]) -> tuple[int, int, int]:
-    """Tokens per axis ``(frames, height, width)`` of a latent ``(height, width)`` or ``(frames, height, width)``."""
+    """Tokens per axis ``(frames, height, width)`` of a latent ``(length,)`` (audio: along the width),
+    ``(height, width)`` or ``(frames, height, width)``."""
     patch = [int(p) for p in patch]
-    sizes = [1, *latent] if len(latent) == 2 else list(latent)
-    patch = [1, *patch] if len(patch) == 2 else patch
+    sizes = [1] * (3 - len(latent)) + list(latent)
+    patch = [1] * (3 - len(patch)) + patch
     for size, p, axis in zip(sizes, patch, ("frames", "height", "width"), strict=True):
         if size % p:
             raise ValueError(f"latent {axis} {size} is not divisible by the patch size {p} (latent shape {latent}).")
@@ -358,10 +360,10 @@ def _coordinates(
 
 def _latent(latent_shape: Any) -> tuple[int, ...]:
     values = _checks.sequence("latent_shape", latent_shape)
-    if len(values) not in (2, 3):
+    if len(values) not in (1, 2, 3):
         raise ValueError(
-            f"latent_shape must be (height, width) or (frames, height, width) of the latent the transformer "
-            f"takes, got {latent_shape!r}."
+            f"latent_shape must be (length,) for audio, (height, width) or (frames, height, width) of the latent "
+            f"the transformer takes, got {latent_shape!r}."
         )
     return tuple(_checks.positive_int("latent_shape entry", v) for v in values)
 

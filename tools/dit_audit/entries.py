@@ -199,6 +199,12 @@ COGVIDEOX = {
     ),
 }
 
+AUDIO = {
+    "head_dim": HEAD,
+    "frequencies": {"dims": "head", "theta": 10000.0},
+    "tokens": {"patch": [1], "parts": [{"part": "image", "axes": ["col"]}]},
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -419,6 +425,51 @@ ENTRIES = {
         "rope_argument": "image_rotary_emb",
         "pipeline": "AllegroPipeline (indices divided by the interpolation scales; each third of the head half-split)",
     },
+    "AceStepTransformer1DModel": entry(
+        AUDIO,
+        module="ace_step_transformer",
+        head_dim=["head_dim"],
+        frequencies__theta="rope_theta",
+        tokens__patch=["patch_size"],
+        rope_function="_ace_step_rotary_freqs",
+    ),
+    "StableAudioDiTModel": entry(
+        AUDIO,
+        module="stable_audio_transformer",
+        frequencies__dims="half",
+        tokens__parts=[{"part": "text", "count": 1, "axes": ["index"]}, {"part": "image", "axes": ["1 + col"]}],
+        rope_argument="rotary_embedding",
+        text="one token of the start and end seconds, first (text_len is not used)",
+        pipeline="StableAudioPipeline (rotary over the first half of the head)",
+    ),
+    "StableAudio3DiTModel": entry(
+        AUDIO,
+        module="transformer_stable_audio3",
+        head_dim=["embed_dim", "num_heads"],
+        frequencies__dims="half",
+        tokens={
+            "patch": ["patch_size"],
+            "settings": {"memory": "num_memory_tokens"},
+            "parts": [{"part": "text", "count": "memory", "axes": ["index"]}, {"part": "image", "axes": ["memory + col"]}],
+        },
+        rope_module="rotary_pos_emb",
+        text="its memory tokens, first (text_len is not used)",
+    ),
+    "LongCatAudioDiTTransformer": entry(
+        AUDIO,
+        module="transformer_longcat_audio_dit",
+        head_dim=["dit_dim", "dit_heads"],
+        frequencies__theta=100000.0,
+        rope_module="rotary_embed",
+    ),
+    "MiniMaxMusic3Transformer1DModel": entry(
+        AUDIO,
+        module="transformer_minimax_music3",
+        frequencies__dims=["rotary_dim"],
+        tokens__parts=[{"part": "text", "count": 1, "axes": ["index"]}, {"part": "image", "axes": ["1 + col"]}],
+        rope_module="rotary_emb",
+        text="the timestep token, first (text_len is not used)",
+    ),
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
