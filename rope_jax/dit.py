@@ -19,6 +19,7 @@ model leaves unrotated (HunyuanVideo's text) sit at the origin, where the rotati
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -83,6 +84,8 @@ def _value(config: Mapping[str, Any], entry: Mapping[str, Any], spec: Any) -> An
         if value is None:
             raise ValueError(f"the config has no {spec!r} and the class has no default for it.")
         return value
+    if isinstance(spec, Mapping) and "sum" in spec:  # Kandinsky: the head is the sum of the axes' features
+        return sum(int(v) for v in _value(config, entry, spec["sum"]))
     if isinstance(spec, Mapping) and "product" in spec:
         numerator = int(np.prod([int(_value(config, entry, s)) for s in spec["product"]]))
         return numerator // int(np.prod([int(_value(config, entry, s)) for s in spec.get("divide", [])]))
@@ -96,7 +99,7 @@ def _value(config: Mapping[str, Any], entry: Mapping[str, Any], spec: Any) -> An
 def _head_dim(config: Mapping[str, Any], entry: Mapping[str, Any]) -> int:
     keys = entry["head_dim"]
     if len(keys) == 1:
-        return _checks.positive_int(keys[0], _value(config, entry, keys[0]))
+        return _checks.positive_int("head_dim", _value(config, entry, keys[0]))
     hidden, *divisors = (int(_value(config, entry, key)) for key in keys)
     return _checks.positive_int("head_dim", hidden // int(np.prod(divisors)))
 
@@ -257,6 +260,14 @@ def _image_part(
     kind = part.get("kind", "index")
     if kind == "index":
         names = _image_names(frames, height, width, scalars)
+        if part.get("block"):  # Kandinsky 6 SR: tokens in b x b spatial blocks, blocks row-major, per frame
+            b = int(part["block"])
+            if height % b or width % b:
+                raise ValueError(f"this model groups tokens in {b} x {b} blocks: the token grid {(height, width)} "
+                                 f"must divide by {b}.")  # fmt: skip
+            order = np.arange(frames * height * width).reshape(frames, height // b, b, width // b, b)
+            order = order.transpose(0, 1, 3, 2, 4).ravel()
+            names.update({key: names[key][order] for key in ("frame", "row", "col", "row_centred", "col_centred")})
         if part.get("two_frames") and frames == 2:  # ChronoEdit: a two-frame latent sits at frames 0 and skip - 1
             names["frame"] = names["frame"] * (int(extra[part["two_frames"]]) - 1)
         if part.get("quantised_to"):  # CogView4: index * base // size, the grid mapped onto a fixed base grid
@@ -358,6 +369,17 @@ def _coordinates(
 # ------------------------------------------------------------------------------------------------ entry
 
 
+def _divisors(config: Mapping[str, Any], entry: Mapping[str, Any], latent: tuple[int, ...]) -> Any:
+    """Kandinsky's per-axis angle divisors: a config list, or its pipeline's rule on the pixel size."""
+    spec = entry["frequencies"].get("divisors")
+    if spec is None or not isinstance(spec, Mapping) or "between" not in spec:
+        return None if spec is None else [float(v) for v in _value(config, entry, spec)]
+    low, high = spec["between"]
+    pixels = [size * spec["pixels_per_latent"] for size in latent[-2:]]
+    inside = all(low <= size <= high for size in pixels)
+    return [float(v) for v in spec["inside" if inside else "outside"]]
+
+
 def _latent(latent_shape: Any) -> tuple[int, ...]:
     values = _checks.sequence("latent_shape", latent_shape)
     if len(values) not in (1, 2, 3):
@@ -438,6 +460,7 @@ def dit_rope(
     )
     if fps is not None:
         fps = _checks.positive("fps", fps)
+    rope = dataclasses.replace(rope, axis_divisors=_divisors(config, entry, latent))
     coords = _coordinates(config, entry, latent, text_len, images, freqs.shape[-2], fps)
     return rope, coords
 

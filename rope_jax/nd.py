@@ -261,6 +261,7 @@ def nd_angles(
     precise: bool = False,
     freqs_low: ArrayLike | None = None,
     fused_sum: bool = False,
+    divisors: Sequence[float] | None = None,
 ) -> jax.Array:
     """Angles ``sum_a coords[..., a] * freqs[..., a, :]``.
 
@@ -275,6 +276,9 @@ def nd_angles(
             :class:`RoPENd`).
         fused_sum: Sum the axes' terms as torch's CPU matmul does (Mochi's einsum): ``round(c0 * f0)``, then one
             fused multiply-add per further axis, each rounded once. Float32 frequencies only.
+        divisors: One number per axis that axis's float32 angles are divided by after the product (Kandinsky
+            divides its angle tables by a resolution scale: ``f32(c * f) / s`` rounds differently from
+            ``(c / s) * f``). Float32 frequencies, plain sum only.
 
     Returns:
         ``[..., T, P]`` (shared) or ``[..., T, N, P]`` (per head) float32. The sum runs in float32 elementwise
@@ -290,11 +294,16 @@ def nd_angles(
         column = coords[..., axis, None] if per_head else coords[..., axis]
         freq = freqs[..., axis, :]
         if low is None:
-            return rope_angles(column, freq, precise=precise)
+            angles = rope_angles(column, freq, precise=precise)
+            if divisors is not None and float(divisors[axis]) != 1.0:
+                angles = angles / jnp.float32(divisors[axis])
+            return angles
         if precise:
             return precise_angles_pair(column, freq, low[..., axis, :])
         return rounded_product(column.astype(jnp.float32)[..., None], freq, low[..., axis, :])
 
+    if divisors is not None and (precise or low is not None or fused_sum):
+        raise ValueError("divisors reproduce float32 angle tables: they take neither precise, freqs_low nor fused_sum.")
     if fused_sum:
         if precise or low is not None:
             raise ValueError("fused_sum reproduces float32 matmul rounding; it takes neither precise nor freqs_low.")
@@ -422,6 +431,8 @@ class RoPENd:
         exact_frequencies: Keep ``freqs`` in float64 (see the modes above).
         fused_sum: Sum the axes' terms as a chain of fused multiply-adds, as torch's CPU matmul does (Mochi builds
             its angles with an einsum over learned per-head frequencies); see :func:`nd_angles`.
+        axis_divisors: One number per axis its angles are divided by (Kandinsky's resolution scale); see
+            :func:`nd_angles`.
     """
 
     head_dim: int
@@ -433,6 +444,7 @@ class RoPENd:
     blocks: int = 1
     exact_frequencies: bool = False
     fused_sum: bool = False
+    axis_divisors: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_dim", _checks.positive_int("head_dim", self.head_dim))
@@ -451,6 +463,11 @@ class RoPENd:
         if self.fused_sum and (exact or self.precise_angles):
             raise ValueError("fused_sum reproduces float32 matmul rounding: it combines with neither "
                              "exact_frequencies nor precise_angles.")  # fmt: skip
+        if self.axis_divisors is not None:
+            divisors = _checks.positive_numbers("axis_divisors", self.axis_divisors, length=freqs.shape[-2])
+            if exact or self.precise_angles or self.fused_sum:
+                raise ValueError("axis_divisors reproduce float32 angle tables: they combine with no other mode.")
+            object.__setattr__(self, "axis_divisors", divisors)
         object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
         blocks = _checks.positive_int("blocks", self.blocks)
         if self.head_dim % blocks or freqs.shape[-1] % blocks:
@@ -541,7 +558,12 @@ class RoPENd:
         """
         high, low = self.frequency_pair
         angles = nd_angles(
-            self._coords(coords), high, precise=self.precise_angles, freqs_low=low, fused_sum=self.fused_sum
+            self._coords(coords),
+            high,
+            precise=self.precise_angles,
+            freqs_low=low,
+            fused_sum=self.fused_sum,
+            divisors=self.axis_divisors,
         )
         return scaled_cos_sin(angles, self.attention_scaling)
 
@@ -585,18 +607,22 @@ class RoPENd:
 
     def _host_cos_sin(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """cos and sin in float64 NumPy of the angles of this precision mode, rounded once to float32."""
-        freqs = np.asarray(self.freqs, np.float64 if self.exact_frequencies else np.float32)
-        values = coords.astype(np.float32)
+        freqs = np.asarray(self.freqs, np.float64)  # float32 values, or the float64 ones with exact_frequencies
+        values = coords.astype(np.float32).astype(np.float64)
         per_head = freqs.ndim == 3
         angles: np.ndarray | float = 0.0
         for axis in range(self.num_axes):
             column = values[..., axis, None, None] if per_head else values[..., axis, None]
-            freq = freqs[..., axis, :]
-            if self.precise_angles:  # the exact (float64) product; exact for float32 frequencies
-                term = column.astype(np.float64) * freq.astype(np.float64)
-            else:  # the product rounded to float32, as the float32 (or float64-then-cast) reference rounds it
-                term = (column.astype(np.float64) * freq.astype(np.float64)).astype(np.float32)
-            angles = angles + term
+            product = column * freqs[..., axis, :]  # exact for float32 coordinates and frequencies
+            if self.precise_angles:  # the float64 angle
+                angles = angles + product
+            elif self.fused_sum and axis > 0:  # one fused multiply-add: the exact product plus the sum, rounded
+                angles = (product + angles).astype(np.float32)
+            else:  # float32 rounding of the product (and of the division, and of the running sum)
+                term = product.astype(np.float32)
+                if self.axis_divisors is not None:
+                    term = term / np.float32(self.axis_divisors[axis])
+                angles = (angles + term).astype(np.float32)
         scale = np.float32(self.attention_scaling)
         cos = np.cos(np.asarray(angles, np.float64)).astype(np.float32)
         sin = np.sin(np.asarray(angles, np.float64)).astype(np.float32)

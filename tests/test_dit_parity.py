@@ -51,8 +51,13 @@ def test_rotated_queries_match_the_model(name, index):
         rope = dataclasses.replace(rope, freqs=np.asarray(rope.freqs)[case["heads"]])
     k, expected = ARRAYS[f"{name}/{index}/k"], ARRAYS[f"{name}/{index}/k_out"]
     assert np.abs(expected - k).max() > 1e-3 * np.abs(k).max(), "the model left every key unrotated"
-    actual = np.asarray(rope(k, coords))
-    np.testing.assert_allclose(actual, expected, atol=TOLERANCE * np.abs(k).max(), rtol=0, err_msg=name)
+    actual = rope(k, coords)
+    tolerance = TOLERANCE * np.abs(k).max()
+    if rope_jax.DIT_MODEL_TYPES[name].get("output_dtype") == "bfloat16":
+        # Kandinsky 5 rounds every rotated q/k to bfloat16, the keys captured before its rotation too (through the
+        # identity rotation): two bfloat16 roundings apart at most
+        actual, tolerance = actual.astype("bfloat16"), 2.0**-7 * np.abs(k).max()
+    np.testing.assert_allclose(np.asarray(actual, np.float32), expected, atol=tolerance, rtol=0, err_msg=name)
 
 
 def test_every_supported_class_has_a_fixture_or_a_reason():

@@ -205,6 +205,15 @@ AUDIO = {
     "tokens": {"patch": [1], "parts": [{"part": "image", "axes": ["col"]}]},
 }
 
+KANDINSKY = {
+    "module": "transformer_kandinsky6",
+    "head_dim": [{"sum": "axes_dims"}],
+    "frequencies": {"dims": "axes_dims", "ladder": "exp", "interleaved": True, "divisors": "scale_factor"},
+    "tokens": {"patch": [{"key": "patch_size", "index": i} for i in range(3)], "parts": [VIDEO]},
+    "rope_module": "visual_rope_embeddings",
+    "text": "the visual self attention holds the video tokens only (text has its own 1-D RoPE blocks)",
+}
+
 ENTRIES = {
     "FluxTransformer2DModel": FLUX,
     "FluxControlNetModel": entry(FLUX_ONLY, module="controlnet_flux", pipeline="FluxControlNetPipeline"),
@@ -469,6 +478,29 @@ ENTRIES = {
         tokens__parts=[{"part": "text", "count": 1, "axes": ["index"]}, {"part": "image", "axes": ["1 + col"]}],
         rope_module="rotary_emb",
         text="the timestep token, first (text_len is not used)",
+    ),
+    "Kandinsky5Transformer3DModel": entry(
+        KANDINSKY,
+        module="transformer_kandinsky",
+        frequencies__divisors={
+            "between": [480, 854],
+            "pixels_per_latent": 8,
+            "inside": [1.0, 2.0, 2.0],
+            "outside": [1.0, 3.16, 3.16],
+        },
+        pipeline="Kandinsky5T2VPipeline (angles divided by (1, 2, 2) between 480 and 854 px, else (1, 3.16, 3.16))",
+        output_dtype="bfloat16",
+        text=(
+            "the visual self attention holds the video tokens only; its attention rounds the rotated queries and keys "
+            "to bfloat16 whatever their dtype (apply_rotary casts to torch.bfloat16)"
+        ),
+    ),
+    "Kandinsky6Transformer3DModel": KANDINSKY,
+    "Kandinsky6SRTransformer3DModel": entry(
+        KANDINSKY,
+        module="transformer_kandinsky6_sr",
+        tokens__parts=[{**VIDEO, "block": 8}],
+        text="no text: the video tokens in 8 x 8 spatial blocks (its NABLA attention's order), blocks row-major",
     ),
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
