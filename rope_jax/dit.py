@@ -35,7 +35,7 @@ from rope_jax import _checks
 from rope_jax._exact import linspace
 from rope_jax.hf import load_config
 from rope_jax.ladders import exp_ladder, linspace_ladder, pow_ladder
-from rope_jax.nd import RoPENd, layout_frequencies
+from rope_jax.nd import RoPENd, layout_frequencies, mrope_frequencies
 
 __all__ = ["DIT_MODEL_TYPES", "dit_rope"]
 
@@ -171,6 +171,11 @@ def _frequencies(
         return np.swapaxes(values, 0, 1)
     # LTX rotates the whole inner dim (heads x head dim) at once: its pairs, cut into heads, give per-head rows
     width = int(np.prod([int(_value(config, entry, key)) for key in spec["width"]])) if spec.get("width") else head_dim
+    if spec.get("ladder") == "mrope":  # Ideogram 4: one ladder over the head, pairs dealt to t/h/w as Qwen3-VL
+        inv_freq = pow_ladder(head_dim, theta=_value(config, entry, spec["theta"]))
+        sections = [int(v) for v in _value(config, entry, spec["sections"])]
+        sections[0] = len(inv_freq) - sum(sections[1:])  # the interleaved rule reads the h and w sections only
+        return mrope_frequencies(inv_freq, sections, interleaved=True)
     dims = _axes_dims(config, entry, width)
     ladders = _ladders(config, entry, dims, spec.get("float64_ladder", exact))
     freqs = layout_frequencies(
@@ -314,9 +319,10 @@ def _coordinates(
     fps: float | None,
 ) -> np.ndarray:
     tokens = entry["tokens"]
-    for key, variant in entry.get("tokens_when_set", {}).items():  # CogVideoX 1.5 (patch_size_t set)
-        if _setting(config, entry, key) is not None:
-            tokens = variant
+    for variant in entry.get("tokens_when", []):  # CogVideoX 1.5 (patch_size_t set), JoyImage's rope_type
+        value = _setting(config, entry, variant["key"])
+        if (value is not None) if "equals" not in variant else value == variant["equals"]:
+            tokens = variant["tokens"]
     patch = [int(_value(config, entry, p)) for p in tokens["patch"]]
     grid = _grid(latent_shape, patch)
     references = [_grid(tuple(image), patch) for image in images]
@@ -329,6 +335,7 @@ def _coordinates(
         "fps": fps,
         "max_side": max(max(g[1], g[2]) for g in grids),
         "max_half_side": max(max(g[1] // 2, g[2] // 2) for g in grids),
+        "max_thw": max(max(g) for g in grids),
     }
     extra = {}
     for key, spec in tokens.get("settings", {}).items():
@@ -349,9 +356,11 @@ def _coordinates(
         elif kind == "image":
             parts.append(_image_part(part, grid, scalars, extra))
         elif kind == "references":
+            frames_before = grid[0]
             for index, reference in enumerate(references):
-                names = {**scalars, "image": index}
+                names = {**scalars, "image": index, "frames_before": frames_before}
                 parts.append(_image_part(part, reference, names, extra))
+                frames_before += reference[0]
         elif kind == "padding":  # tokens at the origin up to a multiple of a length, or up to a length
             before = sum(len(p) for p in parts)
             if part.get("only_non_square") and grid[1] == grid[2]:

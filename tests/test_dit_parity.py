@@ -37,7 +37,7 @@ def test_rotated_queries_match_the_model(name, index):
     prefix = f"{name}/learned/"
     learned = {key[len(prefix) :]: ARRAYS[key] for key in ARRAYS.files if key.startswith(prefix)}
     rope, coords = rope_jax.dit_rope(
-        META[name]["config"],
+        case.get("config", META[name]["config"]),
         case["latent_shape"],
         case["text_len"],
         images=case["images"],

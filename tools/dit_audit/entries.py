@@ -185,9 +185,15 @@ COGVIDEOX = {
         },
         "parts": [{"part": "text", "axes": [0, 0, 0]}, {"part": "image", "kind": "crop_linspace", "axes": [0, 0, 0]}],
     },
-    "tokens_when_set": {
-        "patch_size_t": {"patch": ["patch_size_t", "patch_size", "patch_size"], "parts": [{"part": "text", "axes": [0, 0, 0]}, VIDEO]}
-    },
+    "tokens_when": [
+        {
+            "key": "patch_size_t",
+            "tokens": {
+                "patch": ["patch_size_t", "patch_size", "patch_size"],
+                "parts": [{"part": "text", "axes": [0, 0, 0]}, VIDEO],
+            },
+        }
+    ],
     "refused_unless": {
         "use_rotary_positional_embeddings": "this checkpoint adds sin-cos (or learned) positional embeddings instead"
     },
@@ -395,7 +401,7 @@ ENTRIES = {
         "text": "text tokens after the video, unrotated",
     },
     "CogVideoXTransformer3DModel": COGVIDEOX,
-    "ConsisIDTransformer3DModel": entry(COGVIDEOX, module="consisid_transformer_3d", tokens_when_set={}),
+    "ConsisIDTransformer3DModel": entry(COGVIDEOX, module="consisid_transformer_3d", tokens_when=[]),
     "EasyAnimateTransformer3DModel": entry(
         COGVIDEOX,
         module="transformer_easyanimate",
@@ -404,7 +410,7 @@ ENTRIES = {
             "settings": {"base_grid": [{"product": [60], "divide": ["patch_size"]}, {"product": [90], "divide": ["patch_size"]}]},
             "parts": COGVIDEOX["tokens"]["parts"],
         },
-        tokens_when_set={},
+        tokens_when=[],
         refused_unless={},
         rope_module="rope_embedding",
         rope_argument=None,
@@ -502,6 +508,57 @@ ENTRIES = {
         tokens__parts=[{**VIDEO, "block": 8}],
         text="no text: the video tokens in 8 x 8 spatial blocks (its NABLA attention's order), blocks row-major",
     ),
+    "Ideogram4Transformer2DModel": {
+        "module": "transformer_ideogram4",
+        "head_dim": HEAD,
+        "frequencies": {"ladder": "mrope", "theta": "rope_theta", "sections": "mrope_section"},
+        "tokens": {
+            "patch": [2, 2],
+            "parts": [
+                {"part": "text", "axes": ["index"] * 3},
+                {"part": "image", "axes": [65536, "65536 + row", "65536 + col"]},
+            ],
+        },
+        "rope_module": "rotary_emb",
+        "text": "the prompt first (counting from 0), then the image at an offset of 65536 (IMAGE_POSITION_OFFSET)",
+        "pipeline": "Ideogram4Pipeline._prepare_ids (left padding, if any, sits at 0 before the prompt)",
+    },
+    "JoyImageEditTransformer3DModel": {
+        "module": "transformer_joyimage",
+        "head_dim": ["hidden_size", "num_attention_heads"],
+        "frequencies": {"dims": "rope_dim_list", "theta": "theta", "interleaved": True},
+        "tokens": {
+            "patch": [{"key": "patch_size", "index": i} for i in range(3)],
+            "parts": [VIDEO, {"part": "text", "axes": [0, 0, 0]}],
+        },
+        "tokens_when": [
+            {
+                "key": "rope_type",
+                "equals": "mrope",
+                "tokens": {
+                    "patch": [{"key": "patch_size", "index": i} for i in range(3)],
+                    "parts": [VIDEO, {"part": "text", "axes": ["index + max_thw"] * 3}],
+                },
+            }
+        ],
+        "rope_module": "get_rotary_pos_embed",
+        "text": "text after the image: unrotated, or (rope_type 'mrope') counting on from the largest image index",
+    },
+    "JoyImageEditPlusTransformer3DModel": {
+        "module": "transformer_joyimage_edit_plus",
+        "head_dim": ["hidden_size", "num_attention_heads"],
+        "frequencies": {"dims": "rope_dim_list", "theta": "theta", "interleaved": True},
+        "tokens": {
+            "patch": [{"key": "patch_size", "index": i} for i in range(3)],
+            "parts": [
+                VIDEO,
+                {"part": "references", "axes": ["frames_before + frame", "row", "col"]},
+                {"part": "text", "axes": [0, 0, 0]},
+            ],
+        },
+        "rope_module": "_get_rotary_pos_embed_for_range",
+        "text": "the target, each reference after it in time (frames counted on), then the text unrotated",
+    },
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
