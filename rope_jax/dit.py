@@ -294,6 +294,22 @@ def _image_part(
             value = names[axis["index"]].astype(f32) * f32(scale) * f32(extra[axis["patch"]]) / f32(axis["base"])
             columns.append(value * f32(2) - f32(1))
         return np.stack(columns, axis=-1)
+    if kind == "pixel_midpoints":  # LTX-2: each patch's pixel span midpoint over a base size, * 2 - 1, float32
+        names = _image_names(frames, height, width, scalars)
+        f32 = np.float32
+        columns = []
+        for axis, spec in enumerate(part["axes"]):
+            patch, scale = f32(extra[spec["patch"]]), f32(extra["vae_scales"][axis])
+            start = names[spec["index"]].astype(f32) * patch * scale
+            end = (names[spec["index"]].astype(f32) * patch + patch) * scale
+            if axis == 0:  # causal time: the first frame's span starts at 0, then seconds
+                if scalars.get("fps") is None:
+                    raise ValueError("this model's time axis counts seconds: pass fps= (the video's frame rate).")
+                offset, fps = f32(extra["causal_offset"]) - scale, f32(scalars["fps"])
+                start, end = np.maximum(start + offset, f32(0)) / fps, np.maximum(end + offset, f32(0)) / fps
+            middle = (start + end) / f32(2) / f32(extra[spec["base"]])
+            columns.append(middle * f32(2) - f32(1))
+        return np.stack(columns, axis=-1)
     if kind == "centres":  # Mochi: frame index; patch centres of a grid scaled to a fixed area, centred on 0
         scale = (float(extra[part["area"]]) / (height * width)) ** 0.5
         rows, cols = (_centres(-n * scale / 2, n * scale / 2, n) for n in (height, width))
@@ -457,10 +473,13 @@ def dit_rope(
     freqs = _frequencies(config, entry, head_dim, {} if learned is None else learned)
     spec = entry["frequencies"]
     exact, precise = _ANGLES[spec.get("precision", "float32")]
+    interleaved = spec.get("interleaved", False)
+    for key, value in spec.get("interleaved_when", {}).items():  # LTX-2: rope_type "interleaved" or "split"
+        interleaved = _setting(config, entry, key) == value
     rope = RoPENd(
         head_dim,
         freqs,
-        interleaved=spec.get("interleaved", False),
+        interleaved=interleaved,
         name=name,
         blocks=spec.get("blocks", 1),
         exact_frequencies=exact,

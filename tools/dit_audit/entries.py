@@ -559,6 +559,38 @@ ENTRIES = {
         "rope_module": "_get_rotary_pos_embed_for_range",
         "text": "the target, each reference after it in time (frames counted on), then the text unrotated",
     },
+    "LTX2VideoTransformer3DModel": entry(
+        LTX,
+        module="transformer_ltx2",
+        frequencies__theta="rope_theta",
+        frequencies__float64_ladder=True,
+        frequencies__interleaved_when={"rope_type": "interleaved"},
+        tokens={
+            "patch": ["patch_size_t", "patch_size", "patch_size"],
+            "settings": {
+                "vae_scales": "vae_scale_factors",
+                "causal_offset": "causal_offset",
+                "patch_t": "patch_size_t",
+                "patch": "patch_size",
+                "base_t": "pos_embed_max_pos",
+                "base_h": "base_height",
+                "base_w": "base_width",
+            },
+            "parts": [
+                {
+                    "part": "image",
+                    "kind": "pixel_midpoints",
+                    "axes": [
+                        {"index": "frame", "patch": "patch_t", "base": "base_t"},
+                        {"index": "row", "patch": "patch", "base": "base_h"},
+                        {"index": "col", "patch": "patch", "base": "base_w"},
+                    ],
+                }
+            ],
+        },
+        tokens_when=[],
+        pipeline="LTX2Pipeline: the video self attention (the audio stream has its own 1-D RoPE)",
+    ),
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
@@ -578,3 +610,62 @@ ENTRIES = {
     ),
 }
 ENTRIES["HunyuanDiT2DControlNetModel"] = entry(ENTRIES["HunyuanDiT2DModel"], module="controlnet_hunyuan")
+
+REFUSED = {
+    "ErnieImageTransformer2DModel": (
+        "transformer_ernie_image",
+        "ERNIE-Image does not rotate: it repeats each angle for two adjacent features ([a0, a0, a1, a1, ...]) but "
+        "pairs the features half-split (rotate_half: feature i with i + head_dim / 2), so the two features of a pair "
+        "turn by different angles and the pair's norm changes; no rotation rope_jax builds equals it, and reproducing "
+        "it would need a second transform",
+    ),
+    "HunyuanVideoFramepackTransformer3DModel": (
+        "transformer_hunyuan_video_framepack",
+        "FramePack's history tokens (clean, 2x and 4x latents) take cos and sin averaged over 2x2x2 and 4x4x4 blocks "
+        "of the grid (avg_pool3d of the tables): a rotation scaled below unit norm at no single coordinate. "
+        "rope_jax.rotate applies such cos/sin as given, but dit_rope does not build them",
+    ),
+    "HeliosTransformer3DModel": (
+        "transformer_helios",
+        "Helios's mid and long history tokens take cos and sin averaged over 2x2x2 and 4x4x4 blocks "
+        "(center_down_sample_3d of the tables), a scaled rotation at no single coordinate, next to frame indices its "
+        "pipeline schedules; dit_rope does not build them (rope_jax.rotate applies such cos/sin as given)",
+    ),
+    "AnyFlowFARTransformer3DModel": (
+        "transformer_anyflow_far",
+        "its compressed context chunks rotate by the phase of an average of e^(i p f) over a pooling window "
+        "(avg_pool1d of the complex table, normalised): the window centre times f, plus pi wherever the pooled "
+        "amplitude is negative, which no coordinate times frequency gives",
+    ),
+    "WanAnimate2Transformer3DModel": (
+        "transformer_wan_animate_2",
+        "it rotates the current chunk and a cached reference stream with separate tables (per sample, with a time "
+        "stride, the reference grid offset by refer_offset_t/h/w where -1 means its grid size) kept in a KV cache; "
+        "dit_rope builds the coordinates of one sequence, not this two-stream cache layout",
+    ),
+    "SanaWMTransformer3DModel": (
+        "transformer_sana_wm",
+        "SANA-WM's camera attention multiplies q and k by per-frame camera projection matrices (P, P_inv from "
+        "camera_conditions) around a Wan-style rotation and turns the attention output back by the conjugate "
+        "rotation (inverse_rope): a camera-relative transform, not a RoPE dit_rope describes",
+    ),
+    "Cosmos3OmniTransformer": (
+        "transformer_cosmos3",
+        "its positions are the M-RoPE ids its multimodal processor builds for the interleaved text, image, video "
+        "and action sequence (understanding and generation streams); with those ids, RoPENd.mrope(..., "
+        "interleaved_axes=True) rotates as it does, but the table cannot derive them from a latent shape",
+    ),
+    **{
+        name: (
+            module,
+            "a container of ControlNets with no RoPE of its own: call dit_rope with the config of each ControlNet it "
+            "holds",
+        )
+        for name, module in (
+            ("FluxMultiControlNetModel", "controlnet_flux"),
+            ("HunyuanDiT2DMultiControlNetModel", "controlnet_hunyuan"),
+            ("QwenImageMultiControlNetModel", "controlnet_qwenimage"),
+        )
+    },
+}
+ENTRIES.update({name: {"module": module, "unsupported": reason} for name, (module, reason) in REFUSED.items()})
