@@ -22,6 +22,7 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from rope_jax.dit import DIT_MODEL_TYPES, dit_rope
 from rope_jax.frequencies import (
     NTK,
     SCALING_RULES,
@@ -42,7 +43,6 @@ from rope_jax.hf import (
     interleaved_to_half_split,
     layer_ropes,
 )
-from rope_jax.dit import DIT_MODEL_TYPES, dit_rope
 from rope_jax.kv_cache import CacheView, KVCache, PlainCache, SinkCache, WindowCache
 from rope_jax.ladders import axes_frequencies, exp_ladder, linspace_ladder, pow_ladder
 from rope_jax.nd import (
@@ -78,12 +78,12 @@ __version__ = "0.2.0"
 
 # `nn` is deliberately not in __all__: `from rope_jax import *` must not rebind a user's `nn` (flax.linen).
 __all__ = [
+    "DIT_MODEL_TYPES",
     "MODEL_TYPES",
     "NTK",
     "SCALING_RULES",
     "SUPPORTED_ROPE_TYPES",
     "VISION_MODEL_TYPES",
-    "DIT_MODEL_TYPES",
     "CacheView",
     "Default",
     "DynamicNTK",

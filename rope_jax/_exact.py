@@ -297,6 +297,17 @@ def fused_multiply_add(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
     return total + (sum_error + product_error)
 
 
+def divide(a: jax.Array, divisor: float) -> jax.Array:
+    """``a / divisor`` correctly rounded in float32 (but within ~2**-20 ulp of a tie), whatever XLA makes of a
+    division by a constant (XLA:CPU multiplies by the rounded reciprocal, an ulp off for some quotients): the
+    quotient is corrected once by its exact remainder."""
+    d = jnp.float32(divisor)
+    quotient = a / d
+    product, error = two_prod(quotient, jnp.full_like(quotient, d))
+    remainder = (a - product) - error  # exact: the product is within an ulp of a
+    return quotient + remainder / d
+
+
 def split_double(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float64 ``values`` as ``(high, low)`` float32 arrays with ``high + low`` equal to them to ~2**-48 relative
     (host side): ``high`` is the float32 rounding, ``low`` the float32 rounding of what is left."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -71,9 +70,11 @@ def _entry(config: dict) -> tuple[str, Mapping[str, Any]]:
 
 
 def _setting(config: Mapping[str, Any], entry: Mapping[str, Any], key: str) -> Any:
-    """A config value, else the class default the audit recorded."""
+    """A config value, else the class default the audit recorded, else what ``__init__`` puts for None."""
     value = config.get(key)
-    return entry["defaults"].get(key) if value is None else value
+    if value is None:
+        value = entry["defaults"].get(key)
+    return entry.get("none_means", {}).get(key) if value is None else value
 
 
 def _value(config: Mapping[str, Any], entry: Mapping[str, Any], spec: Any) -> Any:
@@ -165,9 +166,7 @@ def _frequencies(
             )
         values = np.asarray(learned[name], np.float32)
         if values.ndim != 3 or values.shape[-1] != head_dim // 2:
-            raise ValueError(
-                f"learned[{name!r}] must have shape [axes, heads, {head_dim // 2}], got {values.shape}."
-            )
+            raise ValueError(f"learned[{name!r}] must have shape [axes, heads, {head_dim // 2}], got {values.shape}.")
         return np.swapaxes(values, 0, 1)
     # LTX rotates the whole inner dim (heads x head dim) at once: its pairs, cut into heads, give per-head rows
     width = int(np.prod([int(_value(config, entry, key)) for key in spec["width"]])) if spec.get("width") else head_dim
@@ -229,10 +228,10 @@ def _crop_linspace(size: int, base: int, other: int, base_other: int, first: boo
     rows, cols = (size, other) if first else (other, size)
     base_rows, base_cols = (base, base_other) if first else (base_other, base)
     if rows / cols > base_rows / base_cols:
-        resized_rows, resized_cols = base_rows, int(round(base_rows / rows * cols))
+        resized_rows, resized_cols = base_rows, round(base_rows / rows * cols)
     else:
-        resized_rows, resized_cols = int(round(base_cols / cols * rows)), base_cols
-    top, left = int(round((base_rows - resized_rows) / 2.0)), int(round((base_cols - resized_cols) / 2.0))
+        resized_rows, resized_cols = round(base_cols / cols * rows), base_cols
+    top, left = round((base_rows - resized_rows) / 2.0), round((base_cols - resized_cols) / 2.0)
     start, stop = (top, top + resized_rows) if first else (left, left + resized_cols)
     return linspace(start, stop * (size - 1) / size, size)
 
@@ -245,6 +244,8 @@ def _centres(start: float, stop: float, count: int) -> np.ndarray:
 
 def _image_names(frames: int, height: int, width: int, scalars: Mapping[str, Any]) -> dict[str, Any]:
     t, h, w = (a.ravel() for a in np.meshgrid(np.arange(frames), np.arange(height), np.arange(width), indexing="ij"))
+    if scalars.get("frame_positions") is not None:  # absolute frame indices (a sliding window of a longer video)
+        t = np.asarray(scalars["frame_positions"])[t]
     return {
         **scalars,
         "frame": t,
@@ -333,6 +334,7 @@ def _coordinates(
     images: Sequence[tuple[int, ...]],
     num_axes: int,
     fps: float | None,
+    frame_positions: Sequence[int] | None,
 ) -> np.ndarray:
     tokens = entry["tokens"]
     for variant in entry.get("tokens_when", []):  # CogVideoX 1.5 (patch_size_t set), JoyImage's rope_type
@@ -349,6 +351,7 @@ def _coordinates(
         "padded_text_len": text_len + (-text_len) % multiple,
         "references": len(references),
         "fps": fps,
+        "frame_positions": frame_positions,
         "max_side": max(max(g[1], g[2]) for g in grids),
         "max_half_side": max(max(g[1] // 2, g[2] // 2) for g in grids),
         "max_thw": max(max(g) for g in grids),
@@ -422,6 +425,8 @@ def dit_rope(
     *,
     images: Sequence[Sequence[int]] = (),
     fps: float | None = None,
+    frame_positions: Sequence[int] | None = None,
+    factors: Mapping[str, float] | None = None,
     learned: Mapping[str, ArrayLike] | None = None,
 ) -> tuple[RoPENd, np.ndarray]:
     """The RoPE of a diffusers transformer and the coordinates of its attention tokens, in one call.
@@ -436,7 +441,11 @@ def dit_rope(
         images: Latent shapes of reference images packed after the latents (FLUX Kontext, FLUX.2,
             Qwen-Image-Edit), in order.
         fps: Frames per second of a video, for models whose time axis counts seconds (Cosmos: ``frame / fps *
-            base_fps``); None for images.
+            base_fps``; LTX-Video's and LTX-2's seconds); None for images.
+        frame_positions: Absolute index of each latent frame (token frames) of a window of a longer video (SANA-WM's
+            sliding-window refiner); default ``0, 1, ...``.
+        factors: Frequency factors a pipeline chooses per step, by their name in the table (Lumina-Next's
+            ``linear_factor`` and ``ntk_factor``, both 1.0 at its 1024 px default size); unnamed ones are 1.0.
         learned: Learned RoPE parameters from the checkpoint, by their name in the table (Mochi's
             ``"pos_frequencies"``).
 
@@ -458,6 +467,13 @@ def dit_rope(
     """
     config = load_config(config)
     name, entry = _entry(config)
+    allowed = entry.get("factors", [])
+    for key, value in (factors or {}).items():
+        if key not in allowed:
+            raise ValueError(f"{name} takes no factor {key!r}; its pipeline sets {allowed or 'none'}.")
+        config[key] = _checks.positive(key, value)
+    for key in allowed:
+        config.setdefault(key, 1.0)
     for key, reason in entry.get("refused_when", {}).items():
         if _setting(config, entry, key):
             raise ValueError(f"{name} with {key}={config.get(key)!r} is not supported by rope_jax.dit_rope: {reason}")
@@ -466,8 +482,20 @@ def dit_rope(
             raise ValueError(f"{name} with {key}={_setting(config, entry, key)!r} has no RoPE: {reason}")
     latent = _latent(latent_shape)
     text_len = _checks.integer("text_len", text_len, minimum=0)
-    images = [_latent(image) for image in _checks.sequence("images", images)]
-    if images and not any(part["part"] == "references" for part in entry["tokens"]["parts"]):
+    references = [_latent(image) for image in _checks.sequence("images", images)]
+    if frame_positions is not None:
+        frame_positions = [
+            _checks.integer("frame_positions entry", f) for f in _checks.sequence("frame_positions", frame_positions)
+        ]
+        if (
+            len(latent) != 3
+            or len(frame_positions) * int(_value(config, entry, entry["tokens"]["patch"][0])) != latent[0]
+        ):
+            raise ValueError(
+                "frame_positions must give one index per latent frame token of a video latent (frames, height, "
+                f"width); got {len(frame_positions)} for latent_shape {latent}."
+            )
+    if references and not any(part["part"] == "references" for part in entry["tokens"]["parts"]):
         raise ValueError(f"{name} takes no reference images in its sequence; images=... is not used by it.")
     head_dim = _head_dim(config, entry)
     freqs = _frequencies(config, entry, head_dim, {} if learned is None else learned)
@@ -489,6 +517,12 @@ def dit_rope(
     if fps is not None:
         fps = _checks.positive("fps", fps)
     rope = dataclasses.replace(rope, axis_divisors=_divisors(config, entry, latent))
-    coords = _coordinates(config, entry, latent, text_len, images, freqs.shape[-2], fps)
+    num_axes = len(entry["tokens"]["parts"][-1].get("axes", [])) or freqs.shape[-2]
+    if freqs.shape[-2] != num_axes:
+        raise ValueError(
+            f"{name}'s tokens have {num_axes} coordinates but its config gives {freqs.shape[-2]} axes of "
+            f"frequencies ({entry['frequencies'].get('dims')!r}); the checkpoint's config.json lists one per "
+            "coordinate."
+        )
+    coords = _coordinates(config, entry, latent, text_len, references, freqs.shape[-2], fps, frame_positions)
     return rope, coords
-

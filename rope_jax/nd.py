@@ -29,7 +29,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
-from rope_jax._exact import fused_multiply_add, precise_angles_pair, rounded_product, split_double
+from rope_jax._exact import divide, fused_multiply_add, precise_angles_pair, rounded_product, split_double
 from rope_jax.frequencies import Default
 from rope_jax.rotary import RoPE, rope_angles, rotate, scaled_cos_sin
 
@@ -296,7 +296,7 @@ def nd_angles(
         if low is None:
             angles = rope_angles(column, freq, precise=precise)
             if divisors is not None and float(divisors[axis]) != 1.0:
-                angles = angles / jnp.float32(divisors[axis])
+                angles = divide(angles, float(divisors[axis]))
             return angles
         if precise:
             return precise_angles_pair(column, freq, low[..., axis, :])
@@ -345,6 +345,7 @@ def apply_rope_nd(
     rotary_dim: int | None = None,
     attention_scaling: float = 1.0,
     precise_angles: bool = False,
+    fused_sum: bool = False,
 ) -> jax.Array:
     """Rotate ``x [..., T, N, H]`` at N-D ``coords [..., T, A]``.
 
@@ -358,7 +359,9 @@ def apply_rope_nd(
         rotary_dim: Rotated features (default: :func:`axial_rotary_dim`, the whole head when it splits evenly
             between the axes; taken from ``freqs`` when given).
         attention_scaling: Multiplies cos and sin.
-        precise_angles: Exact angle reduction (shared frequencies only).
+        precise_angles: Exact angle reduction.
+        fused_sum: Sum the axes' terms with fused multiply-adds, as torch's CPU matmul does (see
+            :func:`nd_angles`; Mochi's learned frequencies).
 
     Returns:
         Same shape and dtype as ``x``.
@@ -372,7 +375,8 @@ def apply_rope_nd(
     elif rotary_dim is not None and 2 * jnp.shape(freqs)[-1] != rotary_dim:
         raise ValueError(f"rotary_dim {rotary_dim} disagrees with freqs of {jnp.shape(freqs)[-1]} pairs.")
     x, coords, freqs = _check_nd(x, coords, freqs)
-    cos, sin = scaled_cos_sin(nd_angles(coords, freqs, precise=precise_angles), attention_scaling)
+    angles = nd_angles(coords, freqs, precise=precise_angles, fused_sum=fused_sum)
+    cos, sin = scaled_cos_sin(angles, attention_scaling)
     return rotate(x, cos, sin, interleaved=interleaved, per_head=freqs.ndim == 3)
 
 
@@ -387,7 +391,7 @@ def _rotate_in_blocks(
     pairs (one call of the primitive, on a view)."""
     if blocks == 1:
         return rotate(x, cos, sin, interleaved=interleaved, per_head=per_head)
-    # [..., T, N, H] -> [..., T, N, blocks, H / blocks]; cos/sin [..., T, (N,) P] -> [..., T, 1 or N, blocks, P / blocks]
+    # [..., T, N, H] -> [..., T, N, blocks, H / blocks]; cos/sin [..., T, (N,) P] -> [..., T, 1 | N, blocks, P / b]
     blocked = x.reshape(*x.shape[:-1], blocks, x.shape[-1] // blocks)
     if not per_head:
         cos, sin = cos[..., None, :], sin[..., None, :]
@@ -590,10 +594,8 @@ class RoPENd:
             A :class:`RoPENdTable`: ``table(x)`` rotates ``x [..., T, N, head_dim]`` with the same result as
             ``self(x, coords)`` (to float32 rounding of cos and sin).
         """
-        host = _checks.boolean("host", host)
-        coords = self._coords(np.asarray(coords) if host else coords)
-        if host:
-            cos, sin = self._host_cos_sin(np.asarray(coords))
+        if _checks.boolean("host", host):
+            cos, sin = (jnp.asarray(c) for c in self._host_cos_sin(np.asarray(self._coords(np.asarray(coords)))))
         else:
             cos, sin = self.cos_sin(coords)
         return RoPENdTable(

@@ -24,7 +24,9 @@ import rope_jax
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 META = json.loads((FIXTURES / "dit_rope.json").read_text())
 ARRAYS = np.load(FIXTURES / "dit_rope.npz")
-CASES = [(name, index) for name in sorted(META) if not name.startswith("_") for index in range(len(META[name]["cases"]))]
+CASES = [
+    (name, index) for name in sorted(META) if not name.startswith("_") for index in range(len(META[name]["cases"]))
+]
 TOLERANCE = 1e-6  # of max |q|
 
 # Supported classes the fixture script cannot run yet, with the reason.
@@ -42,6 +44,8 @@ def test_rotated_queries_match_the_model(name, index):
         case["text_len"],
         images=case["images"],
         fps=case.get("fps"),
+        frame_positions=case.get("frame_positions"),
+        factors=case.get("factors"),
         learned=learned,
     )
     assert coords.shape[0] == case["tokens"], "the sequence length differs from the model's"

@@ -104,3 +104,9 @@ def test_long_generation_keeps_positions_in_range_with_one_trace(tmp_path):
     assert sinks["traces"] == plain["traces"] == 1 and sinks["finite"] and plain["finite"]
     assert sinks["cache_bytes"] < plain["cache_bytes"]
     assert (tmp_path / "long_generation.png").exists()
+
+
+def test_dit_rope_example_meets_float32_rounding_where_plain_float32_does_not():
+    errors = load("dit_rope.py")["main"](["--size", "512", "--text", "300"])
+    exact, plain, table = errors.values()
+    assert exact < 2.5e-7 and table < 1.5e-7 < plain

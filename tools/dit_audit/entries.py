@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import pathlib
+import sys
 
-
-def entry(base, **changes):
-    """A copy of ``base`` with ``section__field=value`` changes (``section=value`` replaces a whole section)."""
-    out = json.loads(json.dumps(base))
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            out[section][field] = value
-        else:
-            out[section] = value
-    return out
-
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "vision_audit"))
+from audit_vision import entry
 
 HEAD = ["attention_head_dim"]
 TEXT_ZERO_3 = {"part": "text", "axes": [0, 0, 0]}
@@ -284,6 +275,9 @@ ENTRIES = {
         },
     ),
     "AnyFlowTransformer3DModel": entry(WAN, module="transformer_anyflow"),
+    "SanaVideoTransformer3DModel": entry(
+        WAN, module="transformer_sana_video", text="linear self attention over the video tokens (Wan's RoPE)"
+    ),
     "QwenImageTransformer2DModel": QWEN,
     "QwenImageControlNetModel": entry(QWEN, module="controlnet_qwenimage", refused_when={}),
     "NucleusMoEImageTransformer2DModel": entry(
@@ -374,6 +368,7 @@ ENTRIES = {
             "parts": [{"part": "text", "axes": [0, 0]}, {"part": "image", "axes": ["row", "col"]}],
         },
         "rope_module": "pe_embedder",
+        "none_means": {"axes_dim": [32, 32]},
         "text": "keys only: text keys, unrotated, before the image keys (the image tokens alone query)",
     },
     "CogView4Transformer2DModel": COGVIEW4,
@@ -407,7 +402,9 @@ ENTRIES = {
         module="transformer_easyanimate",
         tokens={
             "patch": [1, "patch_size", "patch_size"],
-            "settings": {"base_grid": [{"product": [60], "divide": ["patch_size"]}, {"product": [90], "divide": ["patch_size"]}]},
+            "settings": {
+                "base_grid": [{"product": [60], "divide": ["patch_size"]}, {"product": [90], "divide": ["patch_size"]}]
+            },
             "parts": COGVIDEOX["tokens"]["parts"],
         },
         tokens_when=[],
@@ -434,7 +431,11 @@ ENTRIES = {
         "frequencies": {"dims": "thirds", "theta": 10000.0, "blocks": 3},
         "tokens": {
             "patch": ["patch_size_t", "patch_size", "patch_size"],
-            "settings": {"scale_t": "interpolation_scale_t", "scale_h": "interpolation_scale_h", "scale_w": "interpolation_scale_w"},
+            "settings": {
+                "scale_t": "interpolation_scale_t",
+                "scale_h": "interpolation_scale_h",
+                "scale_w": "interpolation_scale_w",
+            },
             "parts": [{**VIDEO, "divided_by": {"frame": "scale_t", "row": "scale_h", "col": "scale_w"}}],
         },
         "rope_argument": "image_rotary_emb",
@@ -465,7 +466,10 @@ ENTRIES = {
         tokens={
             "patch": ["patch_size"],
             "settings": {"memory": "num_memory_tokens"},
-            "parts": [{"part": "text", "count": "memory", "axes": ["index"]}, {"part": "image", "axes": ["memory + col"]}],
+            "parts": [
+                {"part": "text", "count": "memory", "axes": ["index"]},
+                {"part": "image", "axes": ["memory + col"]},
+            ],
         },
         rope_module="rotary_pos_emb",
         text="its memory tokens, first (text_len is not used)",
@@ -591,6 +595,25 @@ ENTRIES = {
         tokens_when=[],
         pipeline="LTX2Pipeline: the video self attention (the audio stream has its own 1-D RoPE)",
     ),
+    "LuminaNextDiT2DModel": {
+        "module": "lumina_nextdit2d",
+        "head_dim": ["hidden_size", "num_attention_heads"],
+        "frequencies": {
+            "dims": "halves",
+            "theta": 10000.0,
+            "ntk": ["ntk_factor", "ntk_factor"],
+            "linear_factor": "linear_factor",
+            "arrangement": "alternate",
+            "interleaved": True,
+        },
+        "factors": ["linear_factor", "ntk_factor"],
+        "tokens": {"patch": ["patch_size", "patch_size"], "parts": [{"part": "image", "axes": ["row", "col"]}]},
+        "rope_argument": "image_rotary_emb",
+        "pipeline": (
+            "LuminaPipeline: get_2d_rotary_pos_embed_lumina, rows and columns alternating pair by pair; at sizes other "
+            "than 1024 px it sets linear_factor (early steps) or ntk_factor (later) to sqrt(pixels / 1024^2)"
+        ),
+    },
     "HunyuanVideoTransformer3DModel": HUNYUAN_VIDEO,
     "MotifVideoTransformer3DModel": entry(
         HUNYUAN_VIDEO, module="transformer_motif_video", frequencies__precision="float64"
@@ -655,6 +678,21 @@ REFUSED = {
         "and action sequence (understanding and generation streams); with those ids, RoPENd.mrope(..., "
         "interleaved_axes=True) rotates as it does, but the table cannot derive them from a latent shape",
     ),
+    "MiniMaxH3Transformer3DModel": (
+        "transformer_minimax_h3",
+        "its position ids are the float64 (t, h, w) ids its modular pipeline packs for text, reference frames, audio "
+        "channel rows and video (an anchor time per reference, a temporal grid after the text); given those ids, "
+        "RoPENd(head_dim, layout_frequencies([pow_ladder(2 * rope_freq_dim, theta=rope_theta)] * 3)) rotates as it "
+        "does (the three blocks half-split together, the rest of the head unrotated), but the table cannot derive "
+        "them from a latent shape",
+    ),
+    "OmniGenTransformer2DModel": (
+        "transformer_omnigen",
+        "it is a 1-D RoPE over the position ids OmniGenProcessor builds for its interleaved text and image tokens, "
+        "with Phi-3's LongRoPE scaling (short and long factors, chosen by the largest position): rope_jax.RoPE("
+        "head_dim, theta=rope_base, scaling=LongRoPE(...)) rotates as it does with those ids; they do not follow from "
+        "a latent shape",
+    ),
     **{
         name: (
             module,
@@ -669,3 +707,13 @@ REFUSED = {
     },
 }
 ENTRIES.update({name: {"module": module, "unsupported": reason} for name, (module, reason) in REFUSED.items()})
+ENTRIES["SanaWMLTX2RefinerTransformer3DModel"] = entry(
+    ENTRIES["LTX2VideoTransformer3DModel"],
+    module="transformer_sana_wm_refiner",
+    rope_module=None,
+    rope_argument="video_rotary_emb",
+    pipeline=(
+        "SanaWMRefinerPipeline: build_rotary_emb_for_absolute_positions, the window's absolute latent frames "
+        "(dit_rope's frame_positions)"
+    ),
+)
