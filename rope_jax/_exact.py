@@ -367,17 +367,19 @@ def linspace(start: float, end: float, steps: int, dtype: type[np.floating] = np
 
 
 def _c_math(name: str) -> Any:
-    """The C library's float32 ``name`` (``powf``, ``expf``) through ctypes, or None where it cannot be found."""
-    path = ctypes.util.find_library("m") or ctypes.util.find_library("c")
-    if path is None:
-        return None
-    try:
-        function = getattr(ctypes.CDLL(path), name)
-    except (OSError, AttributeError):
-        return None
-    function.restype = ctypes.c_float
-    function.argtypes = [ctypes.c_float] * (2 if name == "powf" else 1)
-    return function
+    """The C library's float32 ``name`` (``powf``, ``expf``) through ctypes, or None where it cannot be found.
+
+    The process's own symbols hold it where Python links the C math library (Linux, macOS); elsewhere the library
+    is looked up by name."""
+    for load in (lambda: ctypes.CDLL(None), lambda: ctypes.CDLL(ctypes.util.find_library("m") or "")):
+        try:
+            function = getattr(load(), name)
+        except (OSError, AttributeError, TypeError):
+            continue
+        function.restype = ctypes.c_float
+        function.argtypes = [ctypes.c_float] * (2 if name == "powf" else 1)
+        return function
+    return None
 
 
 def c_powf(base: float, exponents: np.ndarray) -> np.ndarray:

@@ -342,6 +342,18 @@ def _coordinates(
         if (value is not None) if "equals" not in variant else value == variant["equals"]:
             tokens = variant["tokens"]
     patch = [int(_value(config, entry, p)) for p in tokens["patch"]]
+    if len(latent_shape) != len(patch):
+        shape = {1: "(length,)", 2: "(height, width)", 3: "(frames, height, width)"}[len(patch)]
+        raise ValueError(f"{entry['module']} takes a {shape} latent; got latent_shape {latent_shape}.")
+    if (
+        text_len
+        and "text_len" not in json.dumps(tokens["parts"])
+        and not any(part["part"] == "text" and "count" not in part for part in tokens["parts"])
+    ):
+        raise ValueError(
+            f"{entry['module']}'s attention sequence holds no text tokens (its text reaches it through cross "
+            f"attention, or not at all); text_len counts text tokens in that sequence: pass text_len=0, got {text_len}."
+        )
     grid = _grid(latent_shape, patch)
     references = [_grid(tuple(image), patch) for image in images]
     multiple = tokens.get("text_multiple", 1)

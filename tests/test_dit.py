@@ -255,7 +255,9 @@ def test_ltx_frequencies_are_per_head_rows_of_one_inner_dim_rotation():
             "frame -1",
         ),
         (lambda: rope_jax.dit_rope(config("FluxTransformer2DModel"), (7, 8)), ValueError, "not divisible"),
-        (lambda: rope_jax.dit_rope(config("FluxTransformer2DModel"), (8,)), ValueError, "not divisible"),
+        (lambda: rope_jax.dit_rope(config("FluxTransformer2DModel"), (8,)), ValueError, r"\(height, width\) latent"),
+        (lambda: rope_jax.dit_rope(config("WanTransformer3DModel"), (8, 8)), ValueError, "frames, height, width"),
+        (lambda: rope_jax.dit_rope(config("WanTransformer3DModel"), (2, 8, 8), 5), ValueError, "pass text_len=0"),
         (lambda: rope_jax.dit_rope(config("FluxTransformer2DModel"), (8, 8, 8, 8)), ValueError, "latent_shape"),
         (lambda: rope_jax.dit_rope(config("FluxTransformer2DModel"), (8, 8), -1), ValueError, "text_len"),
         (
@@ -303,7 +305,13 @@ def test_every_refused_class_says_why_and_every_supported_one_builds():
             values["patch_size"] = 2
         if name.startswith("Kandinsky6SR"):
             latent = (2, 16, 16)
-        rope, coords = rope_jax.dit_rope(config(name, **values), latent, 4, learned=learned, **extra)
+        text = (
+            4
+            if "text_len" in str(entry["tokens"])
+            or any(part["part"] == "text" and "count" not in part for part in entry["tokens"]["parts"])
+            else 0
+        )
+        rope, coords = rope_jax.dit_rope(config(name, **values), latent, text, learned=learned, **extra)
         assert coords.ndim == 2 and coords.shape[1] == rope.num_axes, name
 
 
@@ -321,3 +329,17 @@ def test_mixed_rope_holds_mochis_learned_frequencies():
     np.testing.assert_array_equal(np.asarray(module(x, coords)), np.asarray(rope(x, coords)))
     with pytest.raises(ValueError, match=r"\[num_heads, num_axes, rotary_dim // 2\] = \(2, 3, 64\)"):
         MixedRoPE(2, 128, num_axes=3, frequencies=learned, rngs=nnx.Rngs(0))
+
+
+def test_c_library_float32_power_and_exp_are_within_one_ulp_of_the_correctly_rounded_ones():
+    from rope_jax._exact import c_expf, c_powf
+
+    exponents = np.linspace(0, 1, 1365, dtype=np.float32)
+    powers = c_powf(1e4, exponents)
+    exact = np.power(np.float64(np.float32(1e4)), exponents.astype(np.float64)).astype(np.float32)
+    assert np.abs(powers.view(np.int32) - exact.view(np.int32)).max() <= 1
+    arguments = -np.linspace(0, 9.21, 200, dtype=np.float32)
+    exps = c_expf(arguments)
+    assert (
+        np.abs(exps.view(np.int32) - np.exp(arguments.astype(np.float64)).astype(np.float32).view(np.int32)).max() <= 1
+    )
