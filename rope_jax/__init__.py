@@ -22,6 +22,7 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from rope_jax.dit import DIT_MODEL_TYPES, dit_rope
 from rope_jax.frequencies import (
     NTK,
     SCALING_RULES,
@@ -37,8 +38,10 @@ from rope_jax.frequencies import (
 from rope_jax.hf import MODEL_TYPES, SUPPORTED_ROPE_TYPES, from_hf_config, layer_ropes
 from rope_jax.hf_weights import half_split_to_interleaved, interleaved_to_half_split
 from rope_jax.kv_cache import CacheView, KVCache, PlainCache, SinkCache, WindowCache
+from rope_jax.ladders import axes_frequencies, exp_ladder, linspace_ladder, pow_ladder
 from rope_jax.nd import (
     RoPENd,
+    RoPENdTable,
     apply_rope_nd,
     axial_frequencies,
     axial_rotary_dim,
@@ -70,6 +73,7 @@ __version__ = "0.2.0"
 
 # `nn` is deliberately not in __all__: `from rope_jax import *` must not rebind a user's `nn` (flax.linen).
 __all__ = [
+    "DIT_MODEL_TYPES",
     "MODEL_TYPES",
     "NTK",
     "SCALING_RULES",
@@ -88,6 +92,7 @@ __all__ = [
     "Proportional",
     "RoPE",
     "RoPENd",
+    "RoPENdTable",
     "RoPETable",
     "Scaling",
     "SinkCache",
@@ -96,13 +101,17 @@ __all__ = [
     "apply_rope",
     "apply_rope_nd",
     "attention_mask",
+    "axes_frequencies",
     "axial_frequencies",
     "axial_rotary_dim",
+    "dit_rope",
+    "exp_ladder",
     "from_hf_config",
     "half_split_to_interleaved",
     "interleaved_to_half_split",
     "layer_ropes",
     "layout_frequencies",
+    "linspace_ladder",
     "mixed_frequencies",
     "mrope_frequencies",
     "mrope_positions",
@@ -112,6 +121,7 @@ __all__ = [
     "patch_grid_coords",
     "positions_from_mask",
     "positions_from_segments",
+    "pow_ladder",
     "rope_angles",
     "rotate",
     "split_ladder",

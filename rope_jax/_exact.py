@@ -12,8 +12,11 @@ TwoSum. XLA does not reassociate floating-point arithmetic.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from fractions import Fraction
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -264,24 +267,20 @@ def _magnitude_words(whole: jax.Array) -> tuple[jax.Array, jax.Array | None, jax
     return low, (magnitude >> jnp.uint64(32)).astype(jnp.uint32), (whole < 0) if signed else None
 
 
-def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
-    """``positions * inv_freq`` reduced to ``[-pi, pi)``, error below 1e-6 rad for |position| < 2**36.
-
-    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with uint32
-    arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32 product.
-    A position's magnitude is read as two 32-bit words, so no dtype wraps (uint32 and 64-bit positions, floats up
-    to 2**64); the only error beyond 2**36 is the 64-bit fixed-point frequency's, about ``|position| * 2**-60``
-    turns. Float positions of 2**64 or more, NaN or inf give NaN.
-    """
-    hi, lo = turns_per_position(inv_freq)
-    fractional = None
+def _whole_and_fraction(positions: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """Integer positions as they are, or float ones split into their floor (float32, float64 kept) and float32
+    fractional part; the fraction is NaN where the floor is out of the domain (2**64 or more, NaN, inf)."""
     if jnp.issubdtype(positions.dtype, jnp.integer):
-        whole = positions
-    else:
-        values = positions if positions.dtype == jnp.float64 else positions.astype(jnp.float32)
-        whole = jnp.floor(values)
-        in_domain = jnp.abs(whole) < values.dtype.type(2.0**64)  # False for NaN and inf too
-        fractional = jnp.where(in_domain, values - whole, jnp.nan).astype(jnp.float32)  # NaN: out of the domain
+        return positions, None
+    values = positions if positions.dtype == jnp.float64 else positions.astype(jnp.float32)
+    whole = jnp.floor(values)
+    in_domain = jnp.abs(whole) < values.dtype.type(2.0**64)  # False for NaN and inf too
+    return whole, jnp.where(in_domain, values - whole, jnp.nan).astype(jnp.float32)
+
+
+def _turns_at(whole: jax.Array, turns: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """``whole * turns`` modulo one turn, as a uint32 fraction of a turn (exact up to the dropped 2**-64 bits)."""
+    hi, lo = turns
     magnitude, high_word, negative = _magnitude_words(whole)
     magnitude = magnitude[..., None]
     turn = magnitude * hi + mulhi_u32(magnitude, lo)  # wraps modulo 2**32 == modulo one turn
@@ -289,8 +288,150 @@ def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
         turn = turn + high_word[..., None] * lo
     if negative is not None:
         turn = jnp.where(negative[..., None], jnp.uint32(0) - turn, turn)
+    return turn
+
+
+def signed_turns_per_position(inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`turns_per_position` for frequencies of either sign (a negative one is the two's complement of its
+    magnitude's turns; learned frequencies can be negative)."""
+    inv_freq = jnp.asarray(inv_freq, jnp.float32)
+    hi, lo = turns_per_position(jnp.abs(inv_freq))
+    negated = add_u64((~hi, ~lo), (jnp.zeros_like(hi), jnp.ones_like(lo)))
+    negative = inv_freq < 0
+    return jnp.where(negative, negated[0], hi), jnp.where(negative, negated[1], lo)
+
+
+def precise_angles(positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
+    """``positions * inv_freq`` reduced to ``[-pi, pi)``, error below 1e-6 rad for |position| < 2**36.
+
+    Integer positions times the fixed-point turns-per-position are computed exactly modulo one turn with uint32
+    arithmetic (no float64, no x64 mode); the fractional part of float positions adds a small float32 product.
+    A position's magnitude is read as two 32-bit words, so no dtype wraps (uint32 and 64-bit positions, floats up
+    to 2**64); the only error beyond 2**36 is the 64-bit fixed-point frequency's, about ``|position| * 2**-60``
+    turns. Float positions of 2**64 or more, NaN or inf give NaN. Frequencies may be negative (learned ones).
+    """
+    whole, fractional = _whole_and_fraction(positions)
+    turn = _turns_at(whole, signed_turns_per_position(inv_freq))
     signed_turn = jax.lax.bitcast_convert_type(turn, jnp.int32).astype(jnp.float32)  # in [-2**31, 2**31)
     angles = signed_turn * jnp.float32(2 * math.pi / 2.0**32)
     if fractional is not None:
         angles = angles + fractional[..., None] * inv_freq
     return angles
+
+
+# ------------------------------------------------------------------ float64 frequencies as float32 pairs
+
+
+def fused_multiply_add(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    """``a * b + c`` rounded once to float32 (an FMA), from an exact product and an exact sum (correctly rounded
+    except within ~2**-20 ulp of a tie), whatever the backend does with a plain ``a * b + c``."""
+    product, product_error = two_prod(a, b)
+    total, sum_error = two_sum(product, c)
+    return total + (sum_error + product_error)
+
+
+def divide(a: jax.Array, divisor: float) -> jax.Array:
+    """``a / divisor`` correctly rounded in float32 (but within ~2**-20 ulp of a tie), whatever XLA makes of a
+    division by a constant (XLA:CPU multiplies by the rounded reciprocal, an ulp off for some quotients): the
+    quotient is corrected once by its exact remainder."""
+    d = jnp.float32(divisor)
+    quotient = a / d
+    product, error = two_prod(quotient, jnp.full_like(quotient, d))
+    remainder = (a - product) - error  # exact: the product is within an ulp of a
+    return quotient + remainder / d
+
+
+def split_double(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 ``values`` as ``(high, low)`` float32 arrays with ``high + low`` equal to them to ~2**-48 relative
+    (host side): ``high`` is the float32 rounding, ``low`` the float32 rounding of what is left."""
+    values = np.asarray(values, np.float64)
+    high = values.astype(np.float32)
+    return high, (values - high.astype(np.float64)).astype(np.float32)
+
+
+def rounded_product(coords: jax.Array, high: jax.Array, low: jax.Array) -> jax.Array:
+    """``f32(coords * (high + low))``: the product with a double-float factor, rounded once to float32.
+
+    ``coords * high`` is split exactly (:func:`two_prod`); the small terms are added before the one rounding, so
+    the result is the correctly rounded product except within ~2**-20 ulp of a tie, what torch gives for
+    ``(coords.double() * freqs_f64).float()``.
+    """
+    product, error = two_prod(coords, high)
+    return product + (error + coords * low)
+
+
+_TURN_UNIT = split_constant(Fraction(2 * math.pi) / 2**32)  # one 2**-32 turn in radians, double-float
+
+
+def precise_angles_pair(positions: jax.Array, high: jax.Array, low: jax.Array) -> jax.Array:
+    """``positions * (high + low)`` reduced to about ``[-pi, pi)``, for float64 frequencies as a float32 pair.
+
+    The turns per position of ``high`` and of ``low`` (either sign) are each exact 64-bit fixed-point fractions
+    (:func:`turns_per_position`); their sum is the double-float frequency's, and the integer part of the position
+    times it is exact modulo one turn. The result is converted to radians in double-float arithmetic and rounded
+    once: for integer positions the angle is the float32 rounding of the exact one (error <= 1.2e-7 rad plus
+    2**-32 of a turn); a fractional part adds ``fraction * (high + low)`` in float32.
+    """
+    turns = add_u64(signed_turns_per_position(high), signed_turns_per_position(low))
+    whole, fraction = _whole_and_fraction(positions)
+    turn = _turns_at(whole, turns)
+    signed = jax.lax.bitcast_convert_type(turn, jnp.int32)
+    coarse = jax.lax.bitcast_convert_type(turn & jnp.uint32(0xFFFFFF00), jnp.int32)  # 24 bits: exact in float32
+    coarse_f, fine_f = coarse.astype(jnp.float32), (signed - coarse).astype(jnp.float32)
+    product, error = two_prod(coarse_f, jnp.float32(_TURN_UNIT[0]))
+    angles = product + (error + coarse_f * jnp.float32(_TURN_UNIT[1]) + fine_f * jnp.float32(_TURN_UNIT[0]))
+    if fraction is not None:
+        angles = angles + fraction[..., None] * (high + low)
+    return angles
+
+
+def linspace(start: float, end: float, steps: int, dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """torch's CPU ``linspace`` in ``dtype`` arithmetic (host side): ``start + step * i`` for the first half,
+    ``end - step * (steps - 1 - i)`` for the rest, ``step = (end - start) / (steps - 1)``, each operation rounded
+    to ``dtype`` (torch's scalar kernel, the one ``ATEN_CPU_CAPABILITY=default`` runs)."""
+    start_v, end_v = dtype(start), dtype(end)
+    if steps == 1:
+        return np.asarray([start_v], dtype)
+    step = dtype((end_v - start_v) / dtype(steps - 1))
+    index = np.arange(steps)
+    head = start_v + step * index.astype(dtype)
+    tail = end_v - step * (steps - 1 - index).astype(dtype)
+    return np.where(index < steps // 2, head, tail).astype(dtype)
+
+
+def _c_math(name: str) -> Any:
+    """The C library's float32 ``name`` (``powf``, ``expf``) through ctypes, or None where it cannot be found.
+
+    The process's own symbols hold it where Python links the C math library (Linux, macOS); elsewhere the library
+    is looked up by name."""
+    for load in (lambda: ctypes.CDLL(None), lambda: ctypes.CDLL(ctypes.util.find_library("m") or "")):
+        try:
+            function = getattr(load(), name)
+        except (OSError, AttributeError, TypeError):
+            continue
+        function.restype = ctypes.c_float
+        function.argtypes = [ctypes.c_float] * (2 if name == "powf" else 1)
+        return function
+    return None
+
+
+def c_powf(base: float, exponents: np.ndarray) -> np.ndarray:
+    """Float32 ``f32(base) ** exponents`` as the C library's ``powf`` rounds it (what torch's scalar CPU kernel
+    calls for a float32 ``pow``; glibc's is within 1 ulp, not always correctly rounded). Falls back to the correctly
+    rounded power where no C library is found."""
+    exponents = np.asarray(exponents, np.float32)
+    powf = _c_math("powf")
+    if powf is None:
+        return np.power(np.float64(np.float32(base)), exponents.astype(np.float64)).astype(np.float32)
+    return np.asarray([powf(float(np.float32(base)), float(e)) for e in exponents.ravel()], np.float32).reshape(
+        exponents.shape
+    )
+
+
+def c_expf(arguments: np.ndarray) -> np.ndarray:
+    """Float32 ``exp`` as the C library's ``expf`` rounds it (see :func:`c_powf`)."""
+    arguments = np.asarray(arguments, np.float32)
+    expf = _c_math("expf")
+    if expf is None:
+        return np.exp(arguments.astype(np.float64)).astype(np.float32)
+    return np.asarray([expf(float(a)) for a in arguments.ravel()], np.float32).reshape(arguments.shape)

@@ -29,11 +29,14 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
+from rope_jax._exact import divide, fused_multiply_add, precise_angles_pair, rounded_product, split_double
+from rope_jax._exact import precise_angles as exact_precise_angles
 from rope_jax.frequencies import Default
-from rope_jax.rotary import RoPE, rope_angles, rotate, scaled_cos_sin
+from rope_jax.rotary import RoPE, rotate, scaled_cos_sin
 
 __all__ = [
     "RoPENd",
+    "RoPENdTable",
     "apply_rope_nd",
     "axial_frequencies",
     "axial_rotary_dim",
@@ -92,7 +95,11 @@ def axial_frequencies(rotary_dim: int, num_axes: int = 2, *, theta: float = 100.
 
 
 def layout_frequencies(
-    ladders: Sequence[ArrayLike], *, order: Sequence[int] | None = None, arrangement: str = "blocks"
+    ladders: Sequence[ArrayLike],
+    *,
+    order: Sequence[int] | None = None,
+    arrangement: str = "blocks",
+    dtype: type[np.floating] = np.float32,
 ) -> np.ndarray:
     """Frequency matrix from one ladder per coordinate axis, placed in blocks or alternating pair by pair.
 
@@ -107,12 +114,14 @@ def layout_frequencies(
       Kimi-K2.5, EfficientLoFTR); the ladders must have equal lengths.
 
     Args:
-        ladders: A 1D frequency vectors (float32 after rounding).
+        ladders: A 1D frequency vectors (rounded to ``dtype``).
         order: A permutation of ``range(A)``.
         arrangement: ``"blocks"`` or ``"alternate"``.
+        dtype: ``np.float32`` (default) or ``np.float64`` (frequencies for ``RoPENd(exact_frequencies=True)``).
 
     Returns:
-        float32 ``[A, P]`` with one non-zero (or zero-frequency) entry per column, ``P = sum of the lengths``.
+        ``[A, P]`` of ``dtype`` with one non-zero (or zero-frequency) entry per column, ``P = sum of the
+        lengths``.
 
     Example:
         >>> from rope_jax import layout_frequencies
@@ -120,14 +129,15 @@ def layout_frequencies(
         [[0.0, 1.0, 0.0, 0.5], [3.0, 0.0, 1.5, 0.0]]
     """
     _checks.one_of("arrangement", arrangement, ("blocks", "alternate"))
-    vectors = [np.asarray(ladder, np.float32) for ladder in _checks.sequence("ladders", ladders)]
+    _checks.one_of("dtype", dtype, (np.float32, np.float64))
+    vectors = [np.asarray(ladder, dtype) for ladder in _checks.sequence("ladders", ladders)]
     if not vectors or any(vector.ndim != 1 for vector in vectors):
         raise ValueError(f"ladders must be a non-empty sequence of 1D frequency vectors, got shapes "
                          f"{[vector.shape for vector in vectors]}.")  # fmt: skip
     num_axes = len(vectors)
     order = _checks.permutation("order", range(num_axes) if order is None else order, num_axes)
     lengths = [len(vector) for vector in vectors]
-    freqs = np.zeros((num_axes, sum(lengths)), np.float32)
+    freqs = np.zeros((num_axes, sum(lengths)), dtype)
     if arrangement == "blocks":
         start = 0
         for axis in order:
@@ -251,13 +261,31 @@ def _wrap(angles: jax.Array) -> jax.Array:
     return angles - two_pi * jnp.round(angles / two_pi)
 
 
-def nd_angles(coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False) -> jax.Array:
+def nd_angles(
+    coords: ArrayLike,
+    freqs: ArrayLike,
+    *,
+    precise: bool = False,
+    freqs_low: ArrayLike | None = None,
+    fused_sum: bool = False,
+    divisors: Sequence[float] | None = None,
+) -> jax.Array:
     """Angles ``sum_a coords[..., a] * freqs[..., a, :]``.
 
     Args:
         coords: ``[..., T, A]`` coordinates (int or float).
         freqs: ``[A, P]`` shared or ``[N, A, P]`` per-head frequencies.
-        precise: Exact reduction modulo 2 pi per axis (shared frequencies only); see :func:`rope_jax.rope_angles`.
+        precise: Exact reduction modulo 2 pi per axis; see :func:`rope_jax.rope_angles`.
+        freqs_low: Float64 frequencies given as a float32 pair: ``freqs + freqs_low`` (same shape; from
+            :meth:`RoPENd.frequency_pair`). Each axis's product is then taken with the double-float frequency:
+            rounded once to float32 (what a float64 product cast to float32 gives), or, with ``precise``, reduced
+            modulo 2 pi and rounded once (what a float64 angle gives, to float32 rounding; see
+            :class:`RoPENd`).
+        fused_sum: Sum the axes' terms as torch's CPU matmul does (Mochi's einsum): ``round(c0 * f0)``, then one
+            fused multiply-add per further axis, each rounded once. Float32 frequencies only.
+        divisors: One number per axis that axis's float32 angles are divided by after the product (Kandinsky
+            divides its angle tables by a resolution scale: ``f32(c * f) / s`` rounds differently from
+            ``(c / s) * f``). Float32 frequencies, plain sum only.
 
     Returns:
         ``[..., T, P]`` (shared) or ``[..., T, N, P]`` (per head) float32. The sum runs in float32 elementwise
@@ -271,15 +299,46 @@ def nd_angles(coords: ArrayLike, freqs: ArrayLike, *, precise: bool = False) -> 
             f"coords must have shape [..., T, A] with A = {num_axes} axes (freqs shape {freqs.shape}), got shape "
             f"{coords.shape}."
         )
-    if _checks.boolean("precise", precise):
-        if freqs.ndim != 2:
-            raise ValueError("precise angles support shared [A, P] frequencies, not per-head ones.")
-        total = _total(rope_angles(coords[..., a], freqs[a], precise=True) for a in range(num_axes))
-        return _wrap(total) if num_axes > 1 else total
-    values = coords.astype(jnp.float32)
-    if freqs.ndim == 3:  # per head: [..., T, 1, 1] * [N, P] summed over axes -> [..., T, N, P]
-        return _total(values[..., a, None, None] * freqs[:, a, :] for a in range(num_axes))
-    return _total(values[..., a, None] * freqs[a] for a in range(num_axes))
+    precise = _checks.boolean("precise", precise)
+    fused_sum = _checks.boolean("fused_sum", fused_sum)
+    per_head = freqs.ndim == 3
+    low = None
+    if freqs_low is not None:
+        low = jnp.asarray(_checks.frequencies("freqs_low", freqs_low, ndims=(freqs.ndim,)), jnp.float32)
+        if low.shape != freqs.shape:
+            raise ValueError(f"freqs_low must have the shape of freqs {freqs.shape}, got {low.shape}.")
+    if divisors is not None:
+        divisors = _checks.positive_numbers("divisors", divisors, length=num_axes)
+        if precise or low is not None or fused_sum:
+            raise ValueError("divisors reproduce float32 angle tables: they take neither precise, freqs_low nor "
+                             "fused_sum.")  # fmt: skip
+    if fused_sum and (precise or low is not None):
+        raise ValueError("fused_sum reproduces float32 matmul rounding; it takes neither precise nor freqs_low.")
+
+    def column(axis: int) -> jax.Array:
+        # per head: coordinates [..., T, 1] times frequencies [N, P] -> [..., T, N, P]
+        return coords[..., axis, None] if per_head else coords[..., axis]
+
+    def term(axis: int) -> jax.Array:
+        freq = freqs[..., axis, :]
+        if low is not None:
+            if precise:
+                return precise_angles_pair(column(axis), freq, low[..., axis, :])
+            return rounded_product(column(axis).astype(jnp.float32)[..., None], freq, low[..., axis, :])
+        if precise:
+            return exact_precise_angles(column(axis), freq)
+        angles = column(axis).astype(jnp.float32)[..., None] * freq
+        if divisors is not None and divisors[axis] != 1.0:
+            angles = divide(angles, divisors[axis])
+        return angles
+
+    if fused_sum:
+        total = term(0)
+        for axis in range(1, num_axes):
+            total = fused_multiply_add(column(axis).astype(jnp.float32)[..., None], freqs[..., axis, :], total)
+        return total
+    total = _total(term(axis) for axis in range(num_axes))
+    return _wrap(total) if precise and num_axes > 1 else total
 
 
 def _check_nd(x: jax.Array, coords: ArrayLike, freqs: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -310,6 +369,7 @@ def apply_rope_nd(
     rotary_dim: int | None = None,
     attention_scaling: float = 1.0,
     precise_angles: bool = False,
+    fused_sum: bool = False,
 ) -> jax.Array:
     """Rotate ``x [..., T, N, H]`` at N-D ``coords [..., T, A]``.
 
@@ -323,7 +383,9 @@ def apply_rope_nd(
         rotary_dim: Rotated features (default: :func:`axial_rotary_dim`, the whole head when it splits evenly
             between the axes; taken from ``freqs`` when given).
         attention_scaling: Multiplies cos and sin.
-        precise_angles: Exact angle reduction (shared frequencies only).
+        precise_angles: Exact angle reduction.
+        fused_sum: Sum the axes' terms with fused multiply-adds, as torch's CPU matmul does (see
+            :func:`nd_angles`; Mochi's learned frequencies).
 
     Returns:
         Same shape and dtype as ``x``.
@@ -347,41 +409,83 @@ def apply_rope_nd(
         if rotary_dim is not None and 2 * freqs.shape[-1] != _checks.rotary_dim(rotary_dim, x.shape[-1]):
             raise ValueError(f"rotary_dim {rotary_dim} disagrees with freqs of {freqs.shape[-1]} pairs.")
     coords, freqs = _check_nd(x, coords, freqs)
-    cos, sin = scaled_cos_sin(nd_angles(coords, freqs, precise=precise_angles), attention_scaling)
+    angles = nd_angles(coords, freqs, precise=precise_angles, fused_sum=fused_sum)
+    cos, sin = scaled_cos_sin(angles, attention_scaling)
     return rotate(x, cos, sin, interleaved=interleaved, per_head=freqs.ndim == 3)
+
+
+def _nested_tuple(values: np.ndarray) -> tuple:
+    return tuple(_nested_tuple(row) for row in values) if values.ndim > 1 else tuple(float(v) for v in values)
+
+
+def _rotate_in_blocks(
+    x: jax.Array, cos: jax.Array, sin: jax.Array, *, interleaved: bool, blocks: int, per_head: bool
+) -> jax.Array:
+    """:func:`rotate` with the head cut into ``blocks`` equal contiguous blocks, each rotated by its share of the
+    pairs (one call of the primitive, on a view)."""
+    if blocks == 1:
+        return rotate(x, cos, sin, interleaved=interleaved, per_head=per_head)
+    # [..., T, N, H] -> [..., T, N, blocks, H / blocks]; cos/sin [..., T, (N,) P] -> [..., T, 1 | N, blocks, P / b]
+    blocked = x.reshape(*x.shape[:-1], blocks, x.shape[-1] // blocks)
+    if not per_head:
+        cos, sin = cos[..., None, :], sin[..., None, :]
+    cos, sin = (c.reshape(*c.shape[:-1], blocks, c.shape[-1] // blocks) for c in (cos, sin))
+    return rotate(blocked, cos, sin, interleaved=interleaved, per_head=True).reshape(x.shape)
 
 
 @dataclasses.dataclass(frozen=True)
 class RoPENd:
-    """An immutable N-D RoPE: a fixed frequency matrix ``[A, P]``, layout and attention scaling.
+    """An immutable N-D RoPE: a fixed frequency matrix ``[A, P]`` (or per head ``[N, A, P]``), layout and scaling.
 
-    Build it with :meth:`axial` or :meth:`mrope` (or :func:`rope_jax.from_hf_config` for Qwen2-VL / Qwen3-VL).
-    Call it with coordinates ``[..., T, A]``; 1D positions ``[..., T]`` are used on every axis (t = h = w), so
-    M-RoPE on pure text is exactly 1D RoPE.
+    Build it with :meth:`axial` or :meth:`mrope` (or :func:`rope_jax.from_hf_config` for Qwen2-VL / Qwen3-VL,
+    :func:`rope_jax.vision_rope`, :func:`rope_jax.dit_rope`). Call it with coordinates ``[..., T, A]``; 1D
+    positions ``[..., T]`` are used on every axis (t = h = w), so M-RoPE on pure text is exactly 1D RoPE.
+
+    Precision modes (``exact_frequencies``, ``precise_angles``):
+
+    - ``False, False`` (default): float32 frequencies, ``f32(coord) * freq`` in float32: torch's float32 rounding.
+    - ``False, True``: the exact product with the float32 frequencies, reduced modulo 2 pi (long contexts).
+    - ``True, False``: float64 frequencies (kept as a float32 pair), the product rounded once to float32: what a
+      float64 product cast to float32 before ``cos`` gives (Z-Image).
+    - ``True, True``: float64 frequencies, the angle reduced modulo 2 pi exactly: what a float64 angle gives
+      (diffusers' FLUX, Wan, HiDream... on CPU and CUDA). The angle is within 2.5e-7 rad of the float64 one for
+      integer coordinates, so cos and sin are within float32 rounding of the float64 reference's.
+
+    The extra modes cost device work only when on; the default path is unchanged.
 
     Every field after ``freqs`` is keyword-only.
 
     Attributes:
         head_dim: Features per head.
-        freqs: ``A`` rows of ``P`` float32 frequencies (tuples, so the object is hashable), finite.
+        freqs: ``A`` rows of ``P`` frequencies, or ``N`` such matrices (one per head), as tuples so the object is
+            hashable: float32 values, or float64 ones with ``exact_frequencies``.
         interleaved: Pair layout.
         attention_scaling: Factor on cos and sin.
         precise_angles: Exact angle reduction.
-        name: What built it (``"axial"``, ``"mrope"``, ``"mrope-interleaved"``...).
+        name: What built it (``"axial"``, ``"mrope"``, ``"mrope-interleaved"``, a model's name...).
         blocks: The head is cut into this many equal contiguous blocks, each rotated on its own (in the pair
             layout) by its share of the pairs: block ``b`` takes pairs ``b * P / blocks ...``. 1 (default) is the
             usual single rotation; Gemma 4's vision tower rotates rows in the first half of the head and columns
-            in the second, each half half-split (``blocks=2``). Still one call of :func:`rotate`, on a view.
+            in the second, each half half-split (``blocks=2``), Allegro's video transformer three thirds.
+            Still one call of :func:`rotate`, on a view.
+        exact_frequencies: Keep ``freqs`` in float64 (see the modes above).
+        fused_sum: Sum the axes' terms as a chain of fused multiply-adds, as torch's CPU matmul does (Mochi builds
+            its angles with an einsum over learned per-head frequencies); see :func:`nd_angles`.
+        axis_divisors: One number per axis its angles are divided by (Kandinsky's resolution scale); see
+            :func:`nd_angles`.
     """
 
     head_dim: int
-    freqs: Sequence[Sequence[float]] | np.ndarray
+    freqs: Sequence[Sequence[float]] | Sequence[Sequence[Sequence[float]]] | np.ndarray
     _: dataclasses.KW_ONLY
     interleaved: bool = False
     attention_scaling: float = 1.0
     precise_angles: bool = False
     name: str = "nd"
     blocks: int = 1
+    exact_frequencies: bool = False
+    fused_sum: bool = False
+    axis_divisors: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_dim", _checks.positive_int("head_dim", self.head_dim))
@@ -390,40 +494,61 @@ class RoPENd:
                 "freqs must be NumPy data or nested sequences (RoPENd is static and hashable), got a "
                 "jax.Array; pass np.asarray(freqs), or use apply_rope_nd for learned frequencies."
             )
-        freqs = np.asarray(_checks.frequencies("freqs", self.freqs, ndims=(2,)))
+        exact = _checks.boolean("exact_frequencies", self.exact_frequencies)
+        object.__setattr__(self, "exact_frequencies", exact)
+        checked = _checks.frequencies("freqs", self.freqs, ndims=(2, 3))  # types, rank, finite in float32
+        freqs = np.asarray(self.freqs, np.float64) if exact else np.asarray(checked)
         if 0 in freqs.shape:
             raise ValueError(f"freqs must have at least one axis and one pair, got shape {freqs.shape}.")
-        object.__setattr__(self, "freqs", tuple(tuple(float(v) for v in row) for row in freqs))
-        if 2 * freqs.shape[1] > self.head_dim:
-            raise ValueError(f"freqs rotate {2 * freqs.shape[1]} features but head_dim is {self.head_dim}.")
+        object.__setattr__(self, "freqs", _nested_tuple(freqs))
+        if 2 * freqs.shape[-1] > self.head_dim:
+            raise ValueError(f"freqs rotate {2 * freqs.shape[-1]} features but head_dim is {self.head_dim}.")
         object.__setattr__(self, "interleaved", _checks.boolean("interleaved", self.interleaved))
-        object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
         object.__setattr__(self, "precise_angles", _checks.boolean("precise_angles", self.precise_angles))
+        object.__setattr__(self, "fused_sum", _checks.boolean("fused_sum", self.fused_sum))
+        if self.fused_sum and (exact or self.precise_angles):
+            raise ValueError("fused_sum reproduces float32 matmul rounding: it combines with neither "
+                             "exact_frequencies nor precise_angles.")  # fmt: skip
+        if self.axis_divisors is not None:
+            divisors = _checks.positive_numbers("axis_divisors", self.axis_divisors, length=freqs.shape[-2])
+            if exact or self.precise_angles or self.fused_sum:
+                raise ValueError("axis_divisors reproduce float32 angle tables: they combine with no other mode.")
+            object.__setattr__(self, "axis_divisors", divisors)
+        object.__setattr__(self, "attention_scaling", _checks.positive("attention_scaling", self.attention_scaling))
         object.__setattr__(self, "name", _checks.string("name", self.name))
         blocks = _checks.positive_int("blocks", self.blocks)
-        if self.head_dim % blocks or freqs.shape[1] % blocks:
+        if self.head_dim % blocks or freqs.shape[-1] % blocks:
             raise ValueError(
                 f"blocks={blocks} must divide both head_dim ({self.head_dim}) and the number of pairs "
-                f"({freqs.shape[1]}): each block rotates an equal share of the head."
+                f"({freqs.shape[-1]}): each block rotates an equal share of the head."
             )
         object.__setattr__(self, "blocks", blocks)
 
     @property
-    def num_heads(self) -> None:
-        """None: the frequencies are shared by every head."""
-        return None
+    def num_heads(self) -> int | None:
+        """N for per-head frequencies; None when the frequencies are shared by every head."""
+        return len(self.freqs) if np.ndim(self.freqs) == 3 else None
 
     @property
     def frequency_matrix(self) -> np.ndarray:
+        """The float32 frequencies ``[A, P]`` or ``[N, A, P]`` (the high part of float64 ones)."""
         return np.asarray(self.freqs, np.float32)
 
     @property
+    def frequency_pair(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(high, low)`` float32 arrays with ``high + low`` the float64 frequencies (``low`` is None unless
+        ``exact_frequencies``)."""
+        if not self.exact_frequencies:
+            return self.frequency_matrix, None
+        return split_double(np.asarray(self.freqs, np.float64))
+
+    @property
     def num_axes(self) -> int:
-        return len(self.freqs)
+        return np.shape(self.freqs)[-2]
 
     @property
     def rotary_dim(self) -> int:
-        return 2 * len(self.freqs[0])
+        return 2 * np.shape(self.freqs)[-1]
 
     @classmethod
     def axial(
@@ -492,12 +617,20 @@ class RoPENd:
         return coords if is_nd else jnp.repeat(coords[..., None], self.num_axes, axis=-1)
 
     def cos_sin(self, coords: ArrayLike) -> tuple[jax.Array, jax.Array]:
-        """cos and sin ``[..., T, P]`` for ``coords [..., T, A]``, scaling included.
+        """cos and sin ``[..., T, P]`` (per head ``[..., T, N, P]``) for ``coords [..., T, A]``, scaling included.
 
         A last axis of size A is read as coordinates; pass 1D positions through ``__call__`` (which knows T)
         when ``T == A`` could be ambiguous.
         """
-        angles = nd_angles(self._coords(coords), self.frequency_matrix, precise=self.precise_angles)
+        high, low = self.frequency_pair
+        angles = nd_angles(
+            self._coords(coords),
+            high,
+            precise=self.precise_angles,
+            freqs_low=low,
+            fused_sum=self.fused_sum,
+            divisors=self.axis_divisors,
+        )
         return scaled_cos_sin(angles, self.attention_scaling)
 
     def __call__(self, x: ArrayLike, coords: ArrayLike) -> jax.Array:
@@ -506,9 +639,98 @@ class RoPENd:
         _checks.head_dim_matches(x, self.head_dim)
         coords, _ = _check_nd(x, self._coords(coords, x.shape), self.frequency_matrix)
         cos, sin = self.cos_sin(coords)
-        if self.blocks == 1:
-            return rotate(x, cos, sin, interleaved=self.interleaved)
-        # [..., T, N, H] -> [..., T, N, blocks, H / blocks]; cos/sin [..., T, P] -> [..., T, 1, blocks, P / blocks]
-        blocked = x.reshape(*x.shape[:-1], self.blocks, x.shape[-1] // self.blocks)
-        cos, sin = (c.reshape(*c.shape[:-1], 1, self.blocks, c.shape[-1] // self.blocks) for c in (cos, sin))
-        return rotate(blocked, cos, sin, interleaved=self.interleaved, per_head=True).reshape(x.shape)
+        return _rotate_in_blocks(
+            x, cos, sin, interleaved=self.interleaved, blocks=self.blocks, per_head=self.num_heads is not None
+        )
+
+    def table(self, coords: ArrayLike, *, host: bool = False) -> RoPENdTable:
+        """cos and sin for the tokens at ``coords [..., T, A]``, computed once (the precompute-then-apply design).
+
+        Args:
+            coords: The coordinates of every token of the sequences the table will rotate.
+            host: Compute on the host in float64 NumPy (cos and sin of the angle this object's precision mode
+                defines, each rounded once to float32; with ``exact_frequencies`` and ``precise_angles`` that is
+                the float64 reference's own arithmetic) instead of on the device.
+
+        Returns:
+            A :class:`RoPENdTable`: ``table(x)`` rotates ``x [..., T, N, head_dim]`` with the same result as
+            ``self(x, coords)`` (to float32 rounding of cos and sin).
+        """
+        if _checks.boolean("host", host):
+            cos, sin = (jnp.asarray(c) for c in self._host_cos_sin(np.asarray(self._coords(np.asarray(coords)))))
+        else:
+            cos, sin = self.cos_sin(coords)
+        return RoPENdTable(
+            cos=jnp.asarray(cos),
+            sin=jnp.asarray(sin),
+            head_dim=self.head_dim,
+            interleaved=self.interleaved,
+            blocks=self.blocks,
+            per_head=self.num_heads is not None,
+        )
+
+    def _host_cos_sin(self, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """cos and sin in float64 NumPy of the angles of this precision mode, rounded once to float32."""
+        freqs = np.asarray(self.freqs, np.float64)  # float32 values, or the float64 ones with exact_frequencies
+        values = coords.astype(np.float32).astype(np.float64)
+        per_head = freqs.ndim == 3
+        angles: np.ndarray | float = 0.0
+        for axis in range(self.num_axes):
+            column = values[..., axis, None, None] if per_head else values[..., axis, None]
+            product = column * freqs[..., axis, :]  # exact for float32 coordinates and frequencies
+            if self.precise_angles:  # the float64 angle
+                angles = angles + product
+            elif self.fused_sum and axis > 0:  # one fused multiply-add: the exact product plus the sum, rounded
+                angles = (product + angles).astype(np.float32)
+            else:  # float32 rounding of the product (and of the division, and of the running sum)
+                term = product.astype(np.float32)
+                if self.axis_divisors is not None:
+                    term = term / np.float32(self.axis_divisors[axis])
+                angles = (angles + term).astype(np.float32)
+        scale = np.float32(self.attention_scaling)
+        cos = np.cos(np.asarray(angles, np.float64)).astype(np.float32)
+        sin = np.sin(np.asarray(angles, np.float64)).astype(np.float32)
+        return (cos * scale, sin * scale) if self.attention_scaling != 1.0 else (cos, sin)
+
+
+@dataclasses.dataclass(frozen=True)
+class RoPENdTable:
+    """Precomputed cos/sin of one sequence's tokens (:meth:`RoPENd.table`); a pytree, so it can be passed into jit.
+
+    Attributes:
+        cos: ``[..., T, P]`` float32 (``[..., T, N, P]`` with per-head frequencies), attention scaling included.
+        sin: the same shape.
+        head_dim: Features per head of the queries and keys it rotates.
+        interleaved: Pair layout.
+        blocks: Per-block rotation (see :class:`RoPENd`).
+        per_head: Whether cos/sin carry a head axis.
+    """
+
+    cos: jax.Array
+    sin: jax.Array
+    head_dim: int
+    interleaved: bool = False
+    blocks: int = 1
+    per_head: bool = False
+
+    @property
+    def length(self) -> int:
+        return self.cos.shape[-3 if self.per_head else -2]
+
+    def __call__(self, x: ArrayLike) -> jax.Array:
+        """Rotate ``x [..., T, N, head_dim]``, the tokens the table was built for, in order."""
+        x = _checks.rotary_input(x)
+        _checks.head_dim_matches(x, self.head_dim)
+        if x.shape[-3] != self.length:
+            raise ValueError(
+                f"this table holds cos/sin for T = {self.length} tokens, but x has {x.shape[-3]} (x shape "
+                f"{x.shape}); build the table from the coordinates of the tokens you rotate."
+            )
+        return _rotate_in_blocks(
+            x, self.cos, self.sin, interleaved=self.interleaved, blocks=self.blocks, per_head=self.per_head
+        )
+
+
+jax.tree_util.register_dataclass(
+    RoPENdTable, data_fields=["cos", "sin"], meta_fields=["head_dim", "interleaved", "blocks", "per_head"]
+)

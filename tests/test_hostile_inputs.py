@@ -511,8 +511,8 @@ def axial_reference(x, coords, theta=100.0):
 ND_REFUSES = [
     case(lambda: RoPENd(H, [[np.nan, 1.0], [1.0, 1.0]]), ValueError, "freqs must be finite", "nd-nan-freqs"),
     case(lambda: RoPENd(H, [[np.inf, 1.0], [1.0, 1.0]]), ValueError, "freqs must be finite", "nd-inf-freqs"),
-    case(lambda: RoPENd(H, [1.0, 1.0]), ValueError, r"freqs must be 2-D, got shape \(2,\)", "nd-freqs-1d"),
-    case(lambda: RoPENd(H, np.ones((2, 2, 2))), ValueError, "freqs must be 2-D", "nd-freqs-3d"),
+    case(lambda: RoPENd(H, [1.0, 1.0]), ValueError, r"freqs must be 2-D or 3-D, got shape \(2,\)", "nd-freqs-1d"),
+    case(lambda: RoPENd(H, np.ones((2, 2, 2, 2))), ValueError, "freqs must be 2-D or 3-D", "nd-freqs-4d"),
     case(lambda: RoPENd(H, np.ones((2, 0))), ValueError, r"freqs must have at least one axis and one pair, got shape \(2, 0\)", "nd-freqs-empty"),
     case(lambda: RoPENd(H, [["a", "b"]]), TypeError, "freqs must hold integers or floats", "nd-freqs-str"),
     case(lambda: RoPENd(H, jnp.ones((2, 2))), TypeError, "freqs must be NumPy data or nested sequences", "nd-freqs-jax"),
@@ -552,7 +552,6 @@ ND_REFUSES = [
     case(lambda: rope_jax.apply_rope_nd(X, COORDS[:, :3]), ValueError, r"coords must have shape \[\.\.\., T, A\] with T = x.shape\[-3\] = 4", "apply-nd-wrong-length"),
     case(lambda: rope_jax.nd_angles(COORDS, np.ones((3, 2))), ValueError, r"coords must have shape \[\.\.\., T, A\] with A = 3 axes", "nd-angles-axes-mismatch"),
     case(lambda: rope_jax.nd_angles(COORDS, np.ones(2)), ValueError, "freqs must be 2-D or 3-D", "nd-angles-freqs-1d"),
-    case(lambda: rope_jax.nd_angles(COORDS, np.ones((2, 2, 2)), precise=True), ValueError, "precise angles support shared", "nd-angles-precise-per-head"),
     case(lambda: rope_jax.nd_angles(COORDS, np.ones((2, 2)), precise="no"), TypeError, "precise must be True or False", "nd-angles-precise-str"),
     case(lambda: rope_jax.axial_frequencies(8, 3), ValueError, "not divisible by 3", "axial-frequencies-indivisible"),
     case(lambda: rope_jax.axial_frequencies(8, num_axes=True), TypeError, "num_axes must be an int, got bool", "axial-frequencies-bool"),

@@ -231,3 +231,16 @@ def test_mixed_rope_module_trains_with_optax():
             optimizer.update(model, grads)
     assert not np.allclose(np.asarray(model.freqs[...]), np.asarray(before))
     assert float(loss(model)) < float(start)
+
+
+def test_precise_angles_with_learned_per_head_frequencies_of_either_sign_match_float64():
+    """Learned RoPE-Mixed frequencies can be negative; the exact reduction handles them per head, at long range."""
+    freqs = np.asarray(rope_jax.mixed_frequencies(jax.random.key(3), 4, 64, theta=10.0))  # [N, A, P]
+    assert (freqs < 0).any()
+    coords = np.stack([np.arange(0, 3_000_000, 30_011), np.arange(5, 2_000_005, 20_000)[:100]], axis=-1)
+    angles = np.asarray(rope_jax.nd_angles(coords, freqs, precise=True))  # [T, N, P]
+    exact = np.einsum("ta,nap->tnp", coords.astype(np.float64), freqs.astype(np.float64))
+    assert angles.shape == (100, 4, 32)
+    assert np.abs(np.angle(np.exp(1j * (angles - exact)))).max() < 2e-6
+    plain = np.asarray(rope_jax.nd_angles(coords, freqs))
+    assert np.abs(np.angle(np.exp(1j * (plain - exact)))).max() > 1e-3  # what the exact reduction buys here

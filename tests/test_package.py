@@ -19,6 +19,7 @@ PUBLIC = {
     "nd_angles", "patch_grid_coords", "positions_from_mask", "positions_from_segments", "rope_angles", "rotate",
     "video_coords", "VISION_MODEL_TYPES", "axial_rotary_dim", "layout_frequencies", "packed_patch_coords",
     "patch_centre_coords", "split_ladder", "vision_rope", "window_order", "TIMM_ARCHITECTURES",
+    "DIT_MODEL_TYPES", "dit_rope", "RoPENdTable", "axes_frequencies", "pow_ladder", "linspace_ladder", "exp_ladder",
 }  # fmt: skip
 
 
