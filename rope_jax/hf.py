@@ -252,11 +252,9 @@ def _read(config: Mapping[str, Any] | str | os.PathLike, interleaved: bool | Non
     if interleaved is not None:
         interleaved = _checks.boolean("interleaved", interleaved)
     elif not entry:
-        named = (
-            f"model_type {model_type!r} is not" if model_type is not None else "this config has no model_type, so it is"
-        )
+        named = f"model_type {model_type!r} is" if model_type is not None else "this config has no model_type, so it is"
         warnings.warn(
-            f"{named} among the {len(MODEL_TYPES)} model types audited against transformers "
+            f"{named} not among the {len(MODEL_TYPES)} model types audited against transformers "
             f"{AUDITED_TRANSFORMERS}; assuming half-split pairs (i, i + rotary_dim / 2) and "
             "rotary_dim = head_dim * partial_rotary_factor. Pass interleaved=True if it rotates adjacent pairs "
             "(2i, 2i + 1).",

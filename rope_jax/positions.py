@@ -81,7 +81,7 @@ def attention_mask(
     query_segments: ArrayLike | None = None,
     key_segments: ArrayLike | None = None,
     query_offset: ArrayLike = 0,
-    sliding_window: int | None = None,
+    sliding_window: int | jax.Array | None = None,
     query_positions: ArrayLike | None = None,
     key_positions: ArrayLike | None = None,
 ) -> jax.Array | None:

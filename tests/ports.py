@@ -66,7 +66,9 @@ def load(family: str) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray
     meta = json.loads((PORTS / f"{family}.json").read_text())
     with np.load(PORTS / f"{family}.npz") as data:
         arrays = {name: data[name] for name in data.files}
-    weights = {name[len("weights/") :]: value for name, value in arrays.items() if name.startswith("weights/")}
+    # stored as float16 (the values the reference ran with, exactly), used in float32
+    prefix = "weights/"
+    weights = {name[len(prefix) :]: np.float32(value) for name, value in arrays.items() if name.startswith(prefix)}
     return meta, arrays, weights
 
 

@@ -1,5 +1,6 @@
 """The package as users meet it: its public names, what importing it costs, and the argument rules."""
 
+import pathlib
 import subprocess
 import sys
 
@@ -86,3 +87,12 @@ def test_bad_arguments_name_what_was_expected_and_what_came(build, error, messag
 def test_nnx_multi_head_attention_order_builds():
     attn = RoPEAttention(32, 4096, num_kv_heads=8, rope=rope_jax.RoPE(head_dim=128), rngs=nnx.Rngs(0))
     assert (attn.num_heads, attn.in_features, attn.head_dim) == (32, 4096, 128)
+
+
+def test_the_test_fixtures_stay_under_20_mb():
+    """The fixtures ship with every checkout; a new family's fixture has to fit the budget (tiny models, float16
+    weights, a few dozen tokens per long case), not grow it."""
+    fixtures = pathlib.Path(__file__).parent / "fixtures"
+    sizes = {path: path.stat().st_size for path in fixtures.rglob("*") if path.is_file() and path.suffix != ".pyc"}
+    largest = sorted(sizes, key=sizes.get, reverse=True)[:3]
+    assert sum(sizes.values()) < 20e6, f"{sum(sizes.values()) / 1e6:.2f} MB; largest: {[p.name for p in largest]}"
