@@ -15,16 +15,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rope_jax import _checks, _vision_table
 from rope_jax.frequencies import NTK, SCALING_RULES, Scaling
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 __all__ = [
     "MODEL_TYPES",
@@ -77,34 +81,56 @@ PRESET_DIR = resources.files("rope_jax").joinpath("cli").joinpath("presets")
 
 def load_config(config: Mapping[str, Any] | str | os.PathLike) -> dict:
     """A Hugging Face config as a new dict: a mapping (a parsed ``config.json``), a path to one, a model directory
-    holding one, or the name of a bundled preset (:data:`PRESET_DIR`)."""
+    holding one, or the name of a bundled preset (:data:`PRESET_DIR`; an existing path of that name wins).
+
+    Raises:
+        FileNotFoundError: no file, folder or preset of that name (the message lists the presets), or a folder
+            without ``config.json``.
+        ValueError: not UTF-8 JSON, or JSON nested too deeply to be a config.
+        TypeError: ``config`` neither a mapping nor a path, or JSON that is not an object.
+        OSError: the file cannot be read.
+    """
     if isinstance(config, (str, os.PathLike)):
-        path = os.fspath(config)
-        if os.path.isdir(path):  # a model directory, as Hugging Face's from_pretrained takes one
-            path = os.path.join(path, "config.json")
-        preset = PRESET_DIR.joinpath(f"{path}.json")
-        if not os.path.exists(path) and os.sep not in path and preset.is_file():
-            return _checked_json(preset.read_text(encoding="utf-8"), path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                f"no config file at {path!r} (nor a bundled preset of that name: "
-                + ", ".join(sorted(p.name[:-5] for p in PRESET_DIR.iterdir() if p.name.endswith(".json")))
-                + ")."
-            )
-        with open(path, encoding="utf-8") as handle:
-            return _checked_json(handle.read(), path)
+        return _checked_json(config_path(config))
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a dict (a parsed config.json) or a path, got {type(config).__name__}.")
     return dict(config)
 
 
-def _checked_json(text: str, path: str) -> dict:
+def config_path(name_or_path: str | os.PathLike) -> pathlib.Path | Traversable:
+    """The ``config.json`` a path, a model folder or a bundled preset's name stands for (see :func:`load_config`)."""
+    name = os.fspath(name_or_path)
+    presets = ", ".join(preset_names())
+    choices = f"pass a config.json, a model folder holding one, or a bundled preset: {presets}."
+    if not name:
+        raise FileNotFoundError(f"no config given; {choices}")
+    given = pathlib.Path(name)
+    if given.is_dir():
+        if not (given / "config.json").is_file():
+            raise FileNotFoundError(f"the folder {name!r} holds no config.json; {choices}")
+        return given / "config.json"
+    if given.is_file():
+        return given
+    preset = PRESET_DIR / f"{name}.json"
+    if os.sep not in name and preset.is_file():
+        return preset
+    raise FileNotFoundError(f"no config file at {name!r} (nor a bundled preset of that name); {choices}")
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled configs (the RoPE-relevant keys of public checkpoints' ``config.json``)."""
+    return sorted(p.name[: -len(".json")] for p in PRESET_DIR.iterdir() if p.name.endswith(".json"))
+
+
+def _checked_json(path: pathlib.Path | Traversable) -> dict:
     try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path!r} is not valid JSON: {error}.") from None
+        config = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON (UTF-8): {error}.") from None
+    except RecursionError:
+        raise ValueError(f"{str(path)!r} is JSON nested too deeply to be a config.") from None
     if not isinstance(config, Mapping):
-        raise TypeError(f"{path!r} holds a JSON {type(config).__name__}, not a config object.")
+        raise TypeError(f"{str(path)!r} holds a JSON {type(config).__name__}, not a config object.")
     return dict(config)
 
 

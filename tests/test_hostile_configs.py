@@ -5,6 +5,7 @@ what came). Values that would divide by zero or index past a list are refused be
 """
 
 import json
+import re
 import warnings
 
 import pytest
@@ -108,6 +109,31 @@ def test_paths_model_directories_and_presets(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(TypeError, match="holds a JSON list"):
         rope_jax.from_hf_config(tmp_path / "list.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "message"),
+    [
+        (b'{"model_type": "\xff"}', ValueError, r"not valid JSON \(UTF-8\)"),
+        (b"[" * 100_000 + b"]" * 100_000, ValueError, "nested too deeply"),
+        (b"{oops", ValueError, "not valid JSON"),
+        (None, FileNotFoundError, "holds no config.json"),
+    ],
+    ids=["not-utf8", "nested-too-deeply", "not-json", "folder-without-config"],
+)
+def test_python_and_the_cli_read_a_config_file_by_the_same_rules(tmp_path, content, error, message, capsys):
+    from rope_jax.cli import main
+
+    path = tmp_path
+    if content is not None:
+        path = tmp_path / "config.json"
+        path.write_bytes(content)
+    with pytest.raises(error, match=message):
+        rope_jax.from_hf_config(path)
+    assert main(["inspect", str(path)]) == 1
+    assert re.search(message, capsys.readouterr().err)
+    with pytest.raises(FileNotFoundError, match="no config given"):
+        rope_jax.from_hf_config("")
 
 
 def test_a_config_without_model_type_warns():

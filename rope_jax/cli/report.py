@@ -3,57 +3,40 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import pathlib
 
 import numpy as np
 
 from rope_jax.frequencies import SCALING_RULES
-from rope_jax.hf import from_hf_config, layer_ropes, num_layers, original_context_length, rope_layer_types
+from rope_jax.hf import (
+    config_path,
+    from_hf_config,
+    layer_ropes,
+    num_layers,
+    original_context_length,
+    preset_names,
+    rope_layer_types,
+)
+from rope_jax.hf import load_config as load_config_of
 from rope_jax.nd import RoPENd
 from rope_jax.rotary import RoPE
 from rope_jax.vision import VISION_MODEL_TYPES, tower_rope
 
-PRESET_DIR = pathlib.Path(__file__).parent / "presets"
 AXES = "thw"
 
 
 def presets() -> list[str]:
     """Names of the bundled configs (RoPE-relevant keys of public checkpoints' config.json)."""
-    return sorted(path.stem for path in PRESET_DIR.glob("*.json"))
+    return preset_names()
 
 
 def load_config(name_or_path: str) -> tuple[dict, str]:
-    """A preset name, a config.json path or a model folder holding one -> (config dict, label).
-
-    Raises:
-        FileNotFoundError: nothing of that name (or a folder without config.json).
-        ValueError: not UTF-8 JSON, JSON nested too deeply, or JSON that is not an object.
-        OSError: the file cannot be read.
-    """
-    choices = f"pass a config.json, a model folder holding one, or a preset: {', '.join(presets())}."
-    if not name_or_path:
-        raise FileNotFoundError(f"no config given; {choices}")
-    preset = PRESET_DIR / f"{name_or_path}.json"
-    given = pathlib.Path(name_or_path)
-    path = preset if preset.is_file() else given / "config.json" if given.is_dir() else given
-    if not path.is_file():
-        where = (
-            f"the folder {name_or_path!r} holds no config.json"
-            if given.is_dir()
-            else f"no config file at {name_or_path!r}"
-        )
-        raise FileNotFoundError(f"{where} and no preset has that name; {choices}")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{str(path)!r} is not valid JSON (UTF-8): {error}.") from None
-    except RecursionError:
-        raise ValueError(f"{str(path)!r} is JSON nested too deeply to be a config.") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{str(path)!r} holds a JSON {type(config).__name__}, not a config object.")
-    return config, (f"{name_or_path} (bundled preset)" if path == preset else str(path))
+    """A config.json path, a model folder holding one or a preset name -> (config dict, label), read by
+    :func:`rope_jax.hf.load_config` (the same rules and errors as from Python)."""
+    path = config_path(name_or_path)
+    preset = not pathlib.Path(name_or_path).exists()
+    return load_config_of(name_or_path), (f"{name_or_path} (bundled preset)" if preset else str(path))
 
 
 def supported_rope_types() -> str:
