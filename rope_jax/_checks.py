@@ -188,6 +188,20 @@ def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
     return value
 
 
+def audited(
+    table: Mapping[str, Any], name: str, key: Any, *, among: str, loader: str, refusal: str = "unsupported"
+) -> Any:
+    """``table[key]``, the audit's entry for a model: a ``ValueError`` when the audit has no such entry (``key`` is
+    not ``among``: what the table holds and against which version) or refused it (the reason it recorded under
+    ``refusal``, and which ``loader`` refuses)."""
+    entry = table.get(key) if isinstance(key, str) else None
+    if entry is None:
+        raise ValueError(f"{name} {key!r} is not {among}.")
+    if entry.get(refusal):
+        raise ValueError(f"{name} {key!r} is not supported by {loader}: {entry[refusal]}")
+    return entry
+
+
 def sequence(name: str, values: Any, *, length: int | None = None, what: str = "values") -> list[Any]:
     """A list, tuple or 1-D NumPy array (not a string, mapping or set), optionally of ``length`` entries."""
     if isinstance(values, np.ndarray) and values.ndim == 1:

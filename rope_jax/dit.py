@@ -19,7 +19,6 @@ model leaves unrotated (HunyuanVideo's text) sit at the origin, where the rotati
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -57,16 +56,12 @@ _ANGLES = {  # precision -> (exact_frequencies, precise_angles)
 
 def _entry(config: dict) -> tuple[str, Mapping[str, Any]]:
     name = config.get("_class_name")
-    entry = DIT_MODEL_TYPES.get(str(name))
-    if entry is None:
-        raise ValueError(
-            f"_class_name {name!r} is not one of the {len(DIT_MODEL_TYPES)} diffusers transformer classes audited "
-            f"against diffusers {AUDITED_DIFFUSERS} (see docs/dit_model_types.md); pass the transformer's own "
-            "config.json (its '_class_name' names the class)."
-        )
-    if entry.get("unsupported"):
-        raise ValueError(f"{name} is not supported by rope_jax.dit_rope: {entry['unsupported']}")
-    return str(name), entry
+    among = (
+        f"one of the {len(DIT_MODEL_TYPES)} diffusers transformer classes audited against diffusers "
+        f"{AUDITED_DIFFUSERS} (see docs/dit_model_types.md); pass the transformer's own config.json (its "
+        "'_class_name' names the class)"
+    )
+    return str(name), _checks.audited(DIT_MODEL_TYPES, "_class_name", name, among=among, loader="rope_jax.dit_rope")
 
 
 def _setting(config: Mapping[str, Any], entry: Mapping[str, Any], key: str) -> Any:
@@ -525,10 +520,10 @@ def dit_rope(
         exact_frequencies=exact,
         precise_angles=precise,
         fused_sum=spec.get("fused_sum", False),
+        axis_divisors=_divisors(config, entry, latent),
     )
     if fps is not None:
         fps = _checks.positive("fps", fps)
-    rope = dataclasses.replace(rope, axis_divisors=_divisors(config, entry, latent))
     num_axes = len(entry["tokens"]["parts"][-1].get("axes", [])) or freqs.shape[-2]
     if freqs.shape[-2] != num_axes:
         raise ValueError(

@@ -99,14 +99,13 @@ def attention_settings(config: Mapping[str, Any] | str | os.PathLike, layer: int
     """
     text = hf.text_config(config)
     model_type = str(text.get("model_type"))
-    entry = ATTENTION_TYPES.get(model_type)
-    if entry is None:
-        raise ValueError(
-            f"model_type {model_type!r} is not among the {len(ATTENTION_TYPES)} model types whose attention the "
-            f"audit ran (transformers {_TABLE['transformers_version']}); build RoPEAttention by hand."
-        )
-    if entry.get("unported"):
-        raise ValueError(f"model_type {model_type!r} has no one-call attention layer: {entry['unported']}.")
+    among = (
+        f"among the {len(ATTENTION_TYPES)} model types whose attention the audit ran (transformers "
+        f"{_TABLE['transformers_version']}); build RoPEAttention by hand"
+    )
+    entry = _checks.audited(
+        ATTENTION_TYPES, "model_type", model_type, among=among, loader="attention_layer", refusal="unported"
+    )
     ropes = hf.layer_ropes(text)
     if _checks.integer("layer", layer) >= len(ropes) or layer < 0:
         raise ValueError(f"layer must be an int in [0, {len(ropes)}), got {layer!r}.")

@@ -88,10 +88,7 @@ def axial_frequencies(rotary_dim: int, num_axes: int = 2, *, theta: float = 100.
             f"{pairs} is not divisible by {num_axes}."
         )
     per_axis, _ = Default().frequencies(2 * (pairs // num_axes), theta=theta)
-    freqs = np.zeros((num_axes, pairs), np.float32)
-    for axis in range(num_axes):
-        freqs[axis, axis * len(per_axis) : (axis + 1) * len(per_axis)] = per_axis
-    return freqs
+    return layout_frequencies([per_axis] * num_axes)
 
 
 def layout_frequencies(

@@ -54,14 +54,11 @@ def _timm_entry(config: dict) -> tuple[str, Mapping[str, Any], dict]:
     """A timm config (``{"architecture": name, "model_args": {...}}``, as timm's and transformers' timm_wrapper
     ``config.json`` hold it): its audit entry and the architecture's settings with ``model_args`` applied."""
     name = config["architecture"]
-    entry = TIMM_ARCHITECTURES.get(name) if isinstance(name, str) else None
-    if entry is None:
-        raise ValueError(
-            f"architecture {name!r} is not one of the {len(TIMM_ARCHITECTURES)} timm architectures audited against "
-            f"timm {AUDITED_TIMM} (see docs/vision_model_types.md)."
-        )
-    if entry.get("unsupported"):
-        raise ValueError(f"timm architecture {name!r} is not supported by rope_jax.vision_rope: {entry['unsupported']}")
+    among = (
+        f"one of the {len(TIMM_ARCHITECTURES)} timm architectures audited against timm {AUDITED_TIMM} (see "
+        "docs/vision_model_types.md)"
+    )
+    entry = _checks.audited(TIMM_ARCHITECTURES, "timm architecture", name, among=among, loader="rope_jax.vision_rope")
     settings = {**entry["defaults"], **(_checks.optional_mapping("model_args", config.get("model_args")) or {})}
     for key in entry["fixed_settings"]:
         if settings[key] != entry["defaults"][key]:
@@ -86,14 +83,11 @@ def _entry(config: dict) -> tuple[str, Mapping[str, Any], dict]:
         return _entry(dict(vision))
     if entry is None and isinstance(vision, Mapping) and vision.get("model_type") in VISION_MODEL_TYPES:
         return _entry(dict(vision))
-    if entry is None:
-        raise ValueError(
-            f"model_type {model_type!r} is not one of the {len(VISION_MODEL_TYPES)} vision model types audited "
-            f"against transformers {AUDITED_TRANSFORMERS} (see docs/vision_model_types.md); for a language model "
-            "use rope_jax.from_hf_config."
-        )
-    if entry.get("unsupported"):
-        raise ValueError(f"model_type {model_type!r} is not supported by rope_jax.vision_rope: {entry['unsupported']}")
+    among = (
+        f"one of the {len(VISION_MODEL_TYPES)} vision model types audited against transformers "
+        f"{AUDITED_TRANSFORMERS} (see docs/vision_model_types.md); for a language model use rope_jax.from_hf_config"
+    )
+    entry = _checks.audited(VISION_MODEL_TYPES, "model_type", model_type, among=among, loader="rope_jax.vision_rope")
     return str(model_type), entry, config
 
 

@@ -16,6 +16,7 @@ from flax import nnx
 
 import rope_jax
 from rope_jax import hf_attention
+from tests.ports import relative_error
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 TOLERANCE = 1e-5
@@ -51,11 +52,6 @@ def fixtures() -> tuple[dict, dict[str, np.ndarray]]:
 def cases() -> list[tuple[str, str]]:
     meta, _ = fixtures()
     return [(model_type, layer) for model_type, m in sorted(meta["model_types"].items()) for layer in m["layers"]]
-
-
-def relative_error(actual, expected) -> float:
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    return float(np.max(np.abs(actual - expected).max(-1) / np.abs(expected).max(-1)))
 
 
 @pytest.mark.parametrize(("model_type", "layer"), cases())

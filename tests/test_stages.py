@@ -6,7 +6,6 @@ temperature, the attend step with a logit softcap and sink logits (and its refus
 them decoding token by token through the plain, ring, sink and unrotated caches exactly as its full forward.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -89,11 +88,10 @@ def test_clip_and_temperature():
 # ------------------------------------------------------------------------------------------------ attend
 
 
-def reference_attention(q, k, v, scale, softcap=None, sinks=None):
-    """float64: causal softmax attention with GQA, optional softcap and sink column."""
-    q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
-    groups = q.shape[2] // k.shape[2]
-    k, v = np.repeat(k, groups, axis=2), np.repeat(v, groups, axis=2)
+def reference_weights(q, k, scale, softcap=None, sinks=None):
+    """float64: causal softmax weights [B, N, T, S] with GQA, optional softcap and sink column (dropped after)."""
+    q, k = (np.asarray(a, np.float64) for a in (q, k))
+    k = np.repeat(k, q.shape[2] // k.shape[2], axis=2)
     logits = np.einsum("btnh,bsnh->bnts", q, k) * scale
     if softcap is not None:
         logits = np.tanh(logits / softcap) * softcap
@@ -104,9 +102,13 @@ def reference_attention(q, k, v, scale, softcap=None, sinks=None):
         logits = np.concatenate([logits, column], axis=-1)
     weights = np.exp(logits - logits.max(-1, keepdims=True))
     weights = weights / weights.sum(-1, keepdims=True)
-    if sinks is not None:
-        weights = weights[..., :-1]
-    return np.einsum("bnts,bsnh->btnh", weights, v)
+    return weights[..., :-1] if sinks is not None else weights
+
+
+def reference_attention(q, k, v, scale, softcap=None, sinks=None):
+    """float64: causal softmax attention with GQA, optional softcap and sink column."""
+    v = np.repeat(np.asarray(v, np.float64), q.shape[2] // k.shape[2], axis=2)
+    return np.einsum("bnts,bsnh->btnh", reference_weights(q, k, scale, softcap, sinks), v)
 
 
 @pytest.mark.parametrize(("softcap", "sinks"), [(None, None), (2.0, None), (None, "on"), (3.0, "on")])
@@ -232,7 +234,20 @@ def test_sink_cache_with_every_stage_equals_a_fresh_prefill_of_what_it_kept():
 
 
 def test_attention_weights_follow_the_softcap_and_sinks():
-    attn = full_layer(rope_jax.RoPE(H, theta=100.0))
-    weights = np.asarray(attn.attention_weights(jnp.asarray(randn(1, 5, D))))
-    assert np.all(weights.sum(-1) < 1.0) and np.all(weights >= 0)
-    assert jax.tree_util.tree_structure(nnx.state(attn)) is not None
+    seen = {}
+
+    def capture(query, key, value, **options):  # the rotated, normalised q and k the attend step receives
+        seen.update(query=query, key=key)
+        return dot_product_attention(query, key, value, **options)
+
+    attn = full_layer(rope_jax.RoPE(H, theta=100.0), attention_fn=capture)
+    x = jnp.asarray(randn(1, 5, D))
+    attn(x)
+    weights = np.asarray(attn.attention_weights(x))
+    assert np.all(weights.sum(-1) < 1.0) and np.all(weights >= 0)  # the sinks take a share of every row
+    expected = reference_weights(seen["query"], seen["key"], attn.softmax_scale, 3.0, np.asarray(attn.sink_logits[...]))
+    np.testing.assert_allclose(weights, expected, atol=2e-6)
+    uncapped = reference_weights(
+        seen["query"], seen["key"], attn.softmax_scale, None, np.asarray(attn.sink_logits[...])
+    )
+    assert np.abs(weights - uncapped).max() > 1e-3  # the softcap changes these weights

@@ -24,7 +24,14 @@ from jax.typing import ArrayLike
 
 from rope_jax import _checks, kv_cache
 from rope_jax.nn.protocol import PositionalRotation
-from rope_jax.nn.stages import AttentionFn, OutputStage, QKNorm, Stage, dot_product_attention
+from rope_jax.nn.stages import (
+    AttentionFn,
+    OutputStage,
+    QKNorm,
+    Stage,
+    attention_probabilities,
+    dot_product_attention,
+)
 from rope_jax.positions import MaskSpec, positions_from_mask, positions_from_segments
 from rope_jax.rotary import RoPE
 
@@ -408,17 +415,10 @@ class RoPEAttention(nnx.Module):
         sink logits a row sums to less than one (the sink's share is left out)."""
         x = self._check_inputs(x, positions, attention_mask, segment_ids)
         q, k, _, spec = self._full_sequence(x, positions, attention_mask, segment_ids, causal)
-        mask = spec.array(x.shape[1], x.shape[1])
-        k = jnp.repeat(k, self.num_heads // self.num_kv_heads, axis=2)
-        logits = jnp.einsum("btnh,bsnh->bnts", q.astype(jnp.float32), k.astype(jnp.float32)) * self.softmax_scale
-        if self.logit_softcap is not None:
-            logits = jnp.tanh(logits / self.logit_softcap) * self.logit_softcap
-        if mask is not None:
-            logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-        if self.sink_logits is None:
-            return jax.nn.softmax(logits, axis=-1)
-        sinks = jnp.broadcast_to(self.sink_logits[...].astype(jnp.float32)[:, None, None], (*logits.shape[:-1], 1))
-        return jax.nn.softmax(jnp.concatenate([logits, sinks], axis=-1), axis=-1)[..., :-1]
+        sinks = None if self.sink_logits is None else self.sink_logits[...]
+        return attention_probabilities(
+            q, k, mask=spec, scale=self.softmax_scale, logit_softcap=self.logit_softcap, sink_logits=sinks
+        )
 
     # ------------------------------------------------------------------------------------------ cache
 

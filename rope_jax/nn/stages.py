@@ -119,9 +119,9 @@ def dot_product_attention(
         >>> float(jnp.abs(sunk).max()) < 1e-6  # a huge sink logit takes all the probability
         True
     """
-    is_causal = mask is not None and mask.is_causal
-    array = None if mask is None or is_causal else mask.array(query.shape[1], key.shape[1])
     if logit_softcap is None and sink_logits is None:
+        is_causal = mask is not None and mask.is_causal
+        array = None if mask is None or is_causal else mask.array(query.shape[1], key.shape[1])
         # jax.nn.dot_product_attention promotes bf16 logits to float32 implicitly; keep it working for users who
         # run with jax_numpy_dtype_promotion="strict" (rope_jax's own code casts explicitly).
         with jax.numpy_dtype_promotion("standard"):
@@ -133,6 +133,35 @@ def dot_product_attention(
             "implementation='cudnn' supports neither logit_softcap nor sink_logits (cuDNN's attention has "
             "neither); use implementation=None or 'xla', which writes the softmax out."
         )
+    batch, length, heads, head_dim = query.shape
+    kv_heads = key.shape[2]
+    probs = attention_probabilities(
+        query, key, mask=mask, scale=scale, logit_softcap=logit_softcap, sink_logits=sink_logits
+    ).reshape(batch, kv_heads, heads // kv_heads, length, key.shape[1])
+    out = jnp.einsum("bkgts,bskh->btkgh", probs, value.astype(jnp.float32))
+    return out.reshape(batch, length, heads, head_dim).astype(query.dtype)
+
+
+def attention_probabilities(
+    query: jax.Array,
+    key: jax.Array,
+    *,
+    mask: MaskSpec | None = None,
+    scale: float | None = None,
+    logit_softcap: float | None = None,
+    sink_logits: jax.Array | None = None,
+) -> jax.Array:
+    """The softmax weights of :func:`dot_product_attention`'s written-out path, in float32: logits, softcap,
+    mask, the sink column (dropped after the softmax), softmax.
+
+    Args:
+        query: ``[B, T, N, H]``.
+        key: ``[B, S, K, H]`` with K dividing N (query head n reads key head ``n // (N / K)``).
+        mask, scale, logit_softcap, sink_logits: As :func:`dot_product_attention`.
+
+    Returns:
+        ``[B, N, T, S]`` float32; with sink logits a row sums to less than one.
+    """
     if logit_softcap is not None:
         logit_softcap = _checks.positive("logit_softcap", logit_softcap)
     batch, length, heads, head_dim = query.shape
@@ -145,8 +174,7 @@ def dot_product_attention(
     if logit_softcap is not None:
         cap = jnp.asarray(logit_softcap, f32)
         logits = jnp.tanh(logits / cap) * cap
-    if is_causal:
-        array = jnp.tril(jnp.ones((length, key.shape[1]), bool))[None, None]
+    array = None if mask is None else mask.array(length, key.shape[1])
     if array is not None:
         array = jnp.broadcast_to(array, (batch, array.shape[1], length, key.shape[1]))
         grouped = array.reshape(batch, kv_heads, groups, length, -1) if array.shape[1] == heads else array[:, :, None]
@@ -157,8 +185,7 @@ def dot_product_attention(
         probs = jax.nn.softmax(jnp.concatenate([logits, column], axis=-1), axis=-1)[..., :-1]
     else:
         probs = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("bkgts,bskh->btkgh", probs, value.astype(f32))
-    return out.reshape(batch, length, heads, head_dim).astype(query.dtype)
+    return probs.reshape(batch, heads, length, key.shape[1])
 
 
 _NORM_KINDS = ("rms", "layer")
