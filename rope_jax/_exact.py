@@ -415,6 +415,16 @@ def _c_math(name: str) -> Any:
     return None
 
 
+def pair_exponents(rotary_dim: int, denominator: int | None = None) -> np.ndarray:
+    """``f32(2i) / f32(d)`` for the pairs of ``rotary_dim`` (host side): torch's ``arange(0, d, 2).float() / d``."""
+    return np.arange(0, rotary_dim, 2, dtype=np.float32) / np.float32(denominator or rotary_dim)
+
+
+def rounded_powf(base: float, exponents: np.ndarray) -> np.ndarray:
+    """Correctly rounded float32 ``f32(base) ** exponents`` (host side: the float64 power of the float32 operands)."""
+    return np.power(np.float64(np.float32(base)), np.asarray(exponents, np.float64)).astype(np.float32)
+
+
 def c_powf(base: float, exponents: np.ndarray) -> np.ndarray:
     """Float32 ``f32(base) ** exponents`` as the C library's ``powf`` rounds it (what torch's scalar CPU kernel
     calls for a float32 ``pow``; glibc's is within 1 ulp, not always correctly rounded). Falls back to the correctly
@@ -422,7 +432,7 @@ def c_powf(base: float, exponents: np.ndarray) -> np.ndarray:
     exponents = np.asarray(exponents, np.float32)
     powf = _c_math("powf")
     if powf is None:
-        return np.power(np.float64(np.float32(base)), exponents.astype(np.float64)).astype(np.float32)
+        return rounded_powf(base, exponents)
     return np.asarray([powf(float(np.float32(base)), float(e)) for e in exponents.ravel()], np.float32).reshape(
         exponents.shape
     )

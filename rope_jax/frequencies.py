@@ -40,7 +40,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
-from rope_jax._exact import pow_f32, scaled_integer_f32, split_constant
+from rope_jax._exact import pair_exponents, pow_f32, rounded_powf, scaled_integer_f32, split_constant
 
 __all__ = [
     "NTK",
@@ -65,23 +65,13 @@ Frequencies = tuple[np.ndarray | jax.Array, float]
 # ------------------------------------------------------------------------------ float32 building blocks
 
 
-def _exponents(rotary_dim: int, denominator: int | None = None) -> np.ndarray:
-    """``f32(2i) / f32(d)`` for the pairs of ``rotary_dim``: torch's ``arange(0, d, 2).float() / d``."""
-    return np.arange(0, rotary_dim, 2, dtype=_f32) / _f32(denominator or rotary_dim)
-
-
-def _pow(base: float, exponents: np.ndarray) -> np.ndarray:
-    """Correctly rounded float32 ``f32(base) ** exponents`` (float64 power of the float32 operands)."""
-    return np.power(np.float64(_f32(base)), exponents.astype(np.float64)).astype(_f32)
-
-
 def _reciprocal(values: np.ndarray) -> np.ndarray:
     return _ONE / values
 
 
 def _base_frequencies(rotary_dim: int, theta: float) -> np.ndarray:
     """``1 / theta ** (2i / d)`` exactly as Hugging Face's float32 default initialisation rounds it."""
-    return _reciprocal(_pow(theta, _exponents(rotary_dim)))
+    return _reciprocal(rounded_powf(theta, pair_exponents(rotary_dim)))
 
 
 def _as_length(length: ArrayLike) -> jax.Array:
@@ -340,7 +330,7 @@ class DynamicNTK(Scaling):
         )
         ratio = product / jnp.float32(max_positions) - jnp.float32(factor - 1)
         base = jnp.float32(theta) * pow_f32(ratio, *split_constant(rotary_dim / (rotary_dim - 2)))
-        scaled = 1.0 / pow_f32(base, jnp.asarray(_exponents(rotary_dim)))
+        scaled = 1.0 / pow_f32(base, jnp.asarray(pair_exponents(rotary_dim)))
         return jnp.where(length > max_positions, scaled, jnp.asarray(original)), 1.0
 
 
@@ -426,7 +416,7 @@ class YaRN(Scaling):
         if low == high:
             high += 0.001  # avoid a zero-width ramp, as the reference does
 
-        pos_freqs = _pow(theta, _exponents(rotary_dim))
+        pos_freqs = rounded_powf(theta, pair_exponents(rotary_dim))
         extrapolation = _reciprocal(pos_freqs)
         interpolation = _reciprocal(_f32(factor) * pos_freqs)
         ramp = np.clip((np.arange(rotary_dim // 2, dtype=_f32) - _f32(low)) / _f32(high - low), _f32(0), _ONE)
@@ -561,7 +551,7 @@ class LongRoPE(Scaling):
         attention_factor = self.attention_factor
         if attention_factor is None:
             attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
-        pos_freqs = _pow(theta, _exponents(rotary_dim))
+        pos_freqs = rounded_powf(theta, pair_exponents(rotary_dim))
         short = _reciprocal(np.asarray(self.short_factor, dtype=_f32) * pos_freqs)
         if length is None:
             return short, float(attention_factor)
@@ -598,6 +588,6 @@ class Proportional(Scaling):
     def _frequencies(self, rotary_dim: int, theta: float, length: ArrayLike | None) -> Frequencies:
         head_dim = rotary_dim  # the whole head rotates
         rotated_pairs = int(self.partial_rotary_factor * head_dim // 2)
-        rotated = _reciprocal(_pow(theta, _exponents(2 * rotated_pairs, denominator=head_dim)))
+        rotated = _reciprocal(rounded_powf(theta, pair_exponents(2 * rotated_pairs, denominator=head_dim)))
         inv_freq = np.concatenate([rotated, np.zeros(head_dim // 2 - rotated_pairs, dtype=_f32)])
         return inv_freq / _f32(self.factor), 1.0

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rope_jax import _checks
-from rope_jax._exact import c_expf, c_powf, linspace
+from rope_jax._exact import c_expf, c_powf, linspace, pair_exponents
 from rope_jax.nd import layout_frequencies
 
 __all__ = ["axes_frequencies", "exp_ladder", "linspace_ladder", "pow_ladder"]
@@ -57,8 +57,7 @@ def pow_ladder(
     linear_factor = _checks.positive("linear_factor", linear_factor)
     if _checks.boolean("float64", float64):
         return np.asarray([1.0 / math.pow(base, (2 * i) / dim) / linear_factor for i in range(dim // 2)])
-    exponents = np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)
-    inv_freq = np.float32(1.0) / c_powf(base, exponents)
+    inv_freq = np.float32(1.0) / c_powf(base, pair_exponents(dim))  # torch's powf, not the rounded power
     return inv_freq / np.float32(linear_factor) if linear_factor != 1.0 else inv_freq
 
 
