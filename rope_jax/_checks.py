@@ -214,6 +214,43 @@ def sequence(name: str, values: Any, *, length: int | None = None, what: str = "
     return list(values)
 
 
+def audited_setting(config: Mapping[str, Any], entry: Mapping[str, Any], key: str) -> Any:
+    """A config value, else the class default the audit recorded (``entry["defaults"]``), else what the class's
+    ``__init__`` puts for None (``entry["none_means"]``, where the audit recorded it)."""
+    value = config.get(key)
+    if value is None:
+        value = entry["defaults"].get(key)
+    return entry.get("none_means", {}).get(key) if value is None else value
+
+
+def learned_parameter(learned: Mapping[str, Any], name: str, *, shape: str = "") -> Any:
+    """``learned[name]``: a checkpoint parameter a model's RoPE uses, which the caller must pass."""
+    if name not in learned:
+        raise ValueError(
+            f"this model's RoPE uses the learned parameter {name!r}; pass it from the checkpoint as "
+            f"learned={{{name!r}: array}}{f' (shape {shape})' if shape else ''}."
+        )
+    return learned[name]
+
+
+def grids(name: str, value: Any, *, one_flat: bool = False) -> list[tuple[int, int, int]]:
+    """``[(t, h, w), ...]`` in patches from ``(t, h, w)`` or ``(h, w)`` rows (an image is one frame); with
+    ``one_flat`` a single grid may also be given flat, ``(t, h, w)`` or ``(h, w)``."""
+    rows = sequence(name, np.asarray(value).tolist() if hasattr(value, "shape") else value)
+    if one_flat and rows and not isinstance(rows[0], (Sequence, np.ndarray)):
+        rows = [rows]
+    result = []
+    for row in rows:
+        sizes = [positive_int(f"{name} entry", v) for v in sequence(f"{name} entry", row)]
+        if len(sizes) not in (2, 3):
+            raise ValueError(f"each {name} entry must be (t, h, w) or (h, w) in patches, got {row!r}.")
+        t, h, w = [1, *sizes] if len(sizes) == 2 else sizes
+        result.append((t, h, w))
+    if not result:
+        raise ValueError(f"{name} must list at least one image or video grid.")
+    return result
+
+
 def integers(name: str, values: Any, *, length: int | None = None, minimum: int | None = None) -> tuple[int, ...]:
     """A sequence of ints (each checked by :func:`integer`), as a tuple."""
     entries = sequence(name, values, length=length, what="ints")

@@ -64,19 +64,11 @@ def _entry(config: dict) -> tuple[str, Mapping[str, Any]]:
     return str(name), _checks.audited(DIT_MODEL_TYPES, "_class_name", name, among=among, loader="rope_jax.dit_rope")
 
 
-def _setting(config: Mapping[str, Any], entry: Mapping[str, Any], key: str) -> Any:
-    """A config value, else the class default the audit recorded, else what ``__init__`` puts for None."""
-    value = config.get(key)
-    if value is None:
-        value = entry["defaults"].get(key)
-    return entry.get("none_means", {}).get(key) if value is None else value
-
-
 def _value(config: Mapping[str, Any], entry: Mapping[str, Any], spec: Any) -> Any:
     """A table value: a number or list as is, a string naming a config key, ``{"key": k, "index": i}`` (an entry
     of a list), ``{"product": [...], "divide": [...]}`` (integer product of values, floor-divided)."""
     if isinstance(spec, str):
-        value = _setting(config, entry, spec)
+        value = _checks.audited_setting(config, entry, spec)
         if value is None:
             raise ValueError(f"the config has no {spec!r} and the class has no default for it.")
         return value
@@ -154,12 +146,7 @@ def _frequencies(
     dtype = np.float64 if exact else np.float32
     if spec.get("ladder") == "learned":  # Mochi: a parameter [A, N, P] of the checkpoint -> [N, A, P]
         name = spec["parameter"]
-        if name not in learned:
-            raise ValueError(
-                f"this model's frequencies are the learned parameter {name!r}; pass it from the checkpoint as "
-                f"learned={{{name!r}: array}} (shape [axes, heads, head_dim // 2])."
-            )
-        values = np.asarray(learned[name], np.float32)
+        values = np.asarray(_checks.learned_parameter(learned, name, shape="[axes, heads, head_dim // 2]"), np.float32)
         if values.ndim != 3 or values.shape[-1] != head_dim // 2:
             raise ValueError(f"learned[{name!r}] must have shape [axes, heads, {head_dim // 2}], got {values.shape}.")
         return np.swapaxes(values, 0, 1)
@@ -333,7 +320,7 @@ def _coordinates(
 ) -> np.ndarray:
     tokens = entry["tokens"]
     for variant in entry.get("tokens_when", []):  # CogVideoX 1.5 (patch_size_t set), JoyImage's rope_type
-        value = _setting(config, entry, variant["key"])
+        value = _checks.audited_setting(config, entry, variant["key"])
         if (value is not None) if "equals" not in variant else value == variant["equals"]:
             tokens = variant["tokens"]
     patch = [int(_value(config, entry, p)) for p in tokens["patch"]]
@@ -482,11 +469,11 @@ def dit_rope(
     for key in allowed:
         config.setdefault(key, 1.0)
     for key, reason in entry.get("refused_when", {}).items():
-        if _setting(config, entry, key):
+        if _checks.audited_setting(config, entry, key):
             raise ValueError(f"{name} with {key}={config.get(key)!r} is not supported by rope_jax.dit_rope: {reason}")
     for key, reason in entry.get("refused_unless", {}).items():
-        if not _setting(config, entry, key):
-            raise ValueError(f"{name} with {key}={_setting(config, entry, key)!r} has no RoPE: {reason}")
+        if not _checks.audited_setting(config, entry, key):
+            raise ValueError(f"{name} with {key}={_checks.audited_setting(config, entry, key)!r} has no RoPE: {reason}")
     latent = _latent(latent_shape)
     text_len = _checks.integer("text_len", text_len, minimum=0)
     references = [_latent(image) for image in _checks.sequence("images", images)]
@@ -510,7 +497,7 @@ def dit_rope(
     exact, precise = _ANGLES[spec.get("precision", "float32")]
     interleaved = spec.get("interleaved", False)
     for key, value in spec.get("interleaved_when", {}).items():  # LTX-2: rope_type "interleaved" or "split"
-        interleaved = _setting(config, entry, key) == value
+        interleaved = _checks.audited_setting(config, entry, key) == value
     rope = RoPENd(
         head_dim,
         freqs,

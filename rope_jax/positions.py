@@ -335,21 +335,6 @@ def mrope_positions(segments: Sequence[tuple[str, Any]], *, spatial_merge_size: 
     return np.concatenate(blocks).astype(np.int32) if blocks else np.zeros((0, 3), np.int32)
 
 
-def _grids(grid_thw: Any) -> list[tuple[int, int, int]]:
-    """``[(t, h, w), ...]`` from ``(t, h, w)`` or ``(h, w)`` rows (an image is one frame)."""
-    rows = _checks.sequence("grid_thw", np.asarray(grid_thw).tolist() if hasattr(grid_thw, "shape") else grid_thw)
-    grids = []
-    for row in rows:
-        row = _checks.sequence("each grid_thw entry", row)
-        if len(row) not in (2, 3):
-            raise ValueError(f"each grid_thw entry must be (t, h, w) or (h, w) in patches, got {row!r}.")
-        t, h, w = ([1] if len(row) == 2 else []) + [_checks.positive_int("a grid size", v) for v in row]
-        grids.append((int(t), h, w))
-    if not grids:
-        raise ValueError("grid_thw must list at least one image or video grid.")
-    return grids
-
-
 def _merge_sizes(merge_size: Any, count: int) -> list[int]:
     if isinstance(merge_size, (int, np.integer)) and not isinstance(merge_size, bool):
         return [_checks.positive_int("merge_size", merge_size)] * count
@@ -390,7 +375,7 @@ def packed_patch_coords(
         >>> packed_patch_coords([(1, 2, 4)], merge_size=2).tolist()
         [[0, 0], [0, 1], [1, 0], [1, 1], [0, 2], [0, 3], [1, 2], [1, 3]]
     """
-    grids = _grids(grid_thw)
+    grids = _checks.grids("grid_thw", grid_thw)
     merges = _merge_sizes(merge_size, len(grids))
     temporal = _checks.boolean("temporal", temporal)
     offset = _checks.integer("offset", offset)
@@ -433,7 +418,7 @@ def window_order(grid_thw: Any, *, merge_size: int, window: int) -> np.ndarray:
     merge = _checks.positive_int("merge_size", merge_size)
     window = _checks.positive_int("window", window)
     order, start = [], 0
-    for t, h, w in _grids(grid_thw):
+    for t, h, w in _checks.grids("grid_thw", grid_thw):
         if h % merge or w % merge:
             raise ValueError(f"grid {(t, h, w)} is not divisible by merge_size {merge}.")
         gh, gw = h // merge, w // merge

@@ -91,23 +91,17 @@ def _entry(config: dict) -> tuple[str, Mapping[str, Any], dict]:
     return str(model_type), entry, config
 
 
-def _setting(config: dict, entry: Mapping[str, Any], key: str) -> Any:
-    """A config value, else the class default the audit recorded."""
-    value = config.get(key)
-    return entry["defaults"].get(key) if value is None else value
-
-
 def _head_dim(config: dict, entry: Mapping[str, Any]) -> int:
     explicit = config.get("head_dim") if entry.get("reads_head_dim", True) else None
     if explicit:
         return _checks.positive_int("head_dim", explicit)
-    hidden, *divisors = (int(_setting(config, entry, key)) for key in entry["head_dim_from"])
+    hidden, *divisors = (int(_checks.audited_setting(config, entry, key)) for key in entry["head_dim_from"])
     return _checks.positive_int("head_dim", hidden // int(np.prod(divisors)))
 
 
 def _theta(config: dict, entry: Mapping[str, Any]) -> float:
     if "theta_key" in entry:  # timm: rope_temperature
-        return _checks.positive(entry["theta_key"], _setting(config, entry, entry["theta_key"]))
+        return _checks.positive(entry["theta_key"], _checks.audited_setting(config, entry, entry["theta_key"]))
     params = config.get("rope_parameters") or {}
     theta = params.get("rope_theta") if isinstance(params, Mapping) else None
     if theta is None:
@@ -144,44 +138,18 @@ def _frequencies(
         layout.get("learned_class_angles") and learned is not None
     ):  # MLCD: the class token's angles are a parameter -> an extra axis
         name = layout["learned_class_angles"]
-        angles = np.asarray(_learned(learned, name), np.float32).reshape(-1)
+        angles = np.asarray(_checks.learned_parameter(learned, name), np.float32).reshape(-1)
         if angles.shape != (freqs.shape[1],):
             raise ValueError(f"learned[{name!r}] must hold {freqs.shape[1]} angles, got shape {angles.shape}.")
         freqs = np.concatenate([freqs, angles[None]])
     return freqs
 
 
-def _learned(learned: Mapping[str, Any], name: str) -> Any:
-    if name not in learned:
-        raise ValueError(
-            f"this model's RoPE uses the learned parameter {name!r}; pass it from the checkpoint as "
-            f"learned={{{name!r}: array}}."
-        )
-    return learned[name]
-
-
-def _grid_list(grid_thw: Any, name: str = "grid_thw") -> list[tuple[int, int, int]]:
-    """``[(t, h, w), ...]`` in patches from ``(t, h, w)`` or ``(h, w)`` rows, or one grid given flat."""
-    rows = _checks.sequence(name, np.asarray(grid_thw).tolist() if hasattr(grid_thw, "shape") else grid_thw)
-    if rows and not isinstance(rows[0], (Sequence, np.ndarray)):
-        rows = [rows]
-    grids = []
-    for row in rows:
-        sizes = [_checks.positive_int(f"{name} entry", v) for v in _checks.sequence(f"{name} entry", row)]
-        if len(sizes) not in (2, 3):
-            raise ValueError(f"each {name} entry must be (t, h, w) or (h, w) in patches, got {row!r}.")
-        t, h, w = [1, *sizes] if len(sizes) == 2 else sizes
-        grids.append((t, h, w))
-    if not grids:
-        raise ValueError(f"{name} must list at least one image or video grid.")
-    return grids
-
-
 def _config_grid(config: dict, entry: Mapping[str, Any], grid_from: Mapping[str, str]) -> tuple[int, int, int]:
     """The fixed grid of a tower whose token grid is a config setting: ``size // patch`` per axis."""
 
     def pair(key: str | None) -> tuple[int, int]:
-        value = 1 if key is None else _setting(config, entry, key)
+        value = 1 if key is None else _checks.audited_setting(config, entry, key)
         values = [value, value] if isinstance(value, (int, float)) else list(value)
         return int(values[0]), int(values[1])
 
@@ -196,7 +164,7 @@ def _grids(config: dict, entry: Mapping[str, Any], spec: Mapping[str, Any], grid
     kind = spec.get("grids", "packed")
     if kind == "config":
         fixed = _config_grid(config, entry, spec["grid_from"])
-        if grid_thw is not None and _grid_list(grid_thw) != [fixed]:
+        if grid_thw is not None and _checks.grids("grid_thw", grid_thw, one_flat=True) != [fixed]:
             raise ValueError(
                 f"this model's token grid is fixed by its config ({fixed[1]} x {fixed[2]} patches from "
                 f"{', '.join(str(v) for v in spec['grid_from'].values())}); got grid_thw={grid_thw!r}. Leave it out "
@@ -210,7 +178,7 @@ def _grids(config: dict, entry: Mapping[str, Any], spec: Mapping[str, Any], grid
             "this model needs the patch grid: pass grid_thw=[(t, h, w), ...] (one per packed image or video, "
             "in patches), or [(h, w)]."
         )
-    grids = _grid_list(grid_thw)
+    grids = _checks.grids("grid_thw", grid_thw, one_flat=True)
     if kind == "one" and (len(grids) != 1 or grids[0][0] != 1):
         raise ValueError(
             f"this model rotates one image grid per sequence (a batch of images shares it); got grid_thw={grids}."
@@ -220,7 +188,7 @@ def _grids(config: dict, entry: Mapping[str, Any], spec: Mapping[str, Any], grid
 
 def _value(config: dict, entry: Mapping[str, Any], term: Any) -> Any:
     """A table value written as itself (a number) or as the name of a config setting."""
-    return _setting(config, entry, term) if isinstance(term, str) else term
+    return _checks.audited_setting(config, entry, term) if isinstance(term, str) else term
 
 
 def _count(config: dict, entry: Mapping[str, Any], terms: Sequence[Any]) -> int:
@@ -245,7 +213,7 @@ def _patch_coords(
     if "centres" in spec:  # DINOv3: normalised patch centres times a scale
         coords = np.concatenate([patch_centre_coords(h, w, scale=spec["centres"]) for _, h, w in grids])
     elif "reference_grid" in spec:  # timm: i + offset, rescaled to the reference grid as (i + offset) / n * ref
-        reference = _setting(config, entry, spec["reference_grid"])
+        reference = _checks.audited_setting(config, entry, spec["reference_grid"])
         if reference is not None:
             reference = _checks.sequence("ref_feat_shape", [reference] * 2 if isinstance(reference, int) else reference)
             reference = (int(reference[0]), int(reference[1]))
@@ -262,10 +230,12 @@ def _patch_coords(
             class_token=spec.get("class_token"),
         )
     if spec.get("scale_to"):  # SAM3: every position times scale_to / the grid's width, in float32
-        coords = coords.astype(np.float32) * np.float32(_setting(config, entry, spec["scale_to"]) / grids[0][2])
+        coords = coords.astype(np.float32) * np.float32(
+            _checks.audited_setting(config, entry, spec["scale_to"]) / grids[0][2]
+        )
     if spec.get("window"):  # the window in pixels is the product of the listed settings
-        pixels = int(np.prod([int(_setting(config, entry, key)) for key in spec["window"]]))
-        window = pixels // int(merge) // int(_setting(config, entry, "patch_size"))
+        pixels = int(np.prod([int(_checks.audited_setting(config, entry, key)) for key in spec["window"]]))
+        window = pixels // int(merge) // int(_checks.audited_setting(config, entry, "patch_size"))
         coords = coords[window_order(grids, merge_size=merge, window=window)]
     return coords
 
