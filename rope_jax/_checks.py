@@ -444,3 +444,22 @@ def raise_if(bad: Any, check: Callable[..., None], *args: Any) -> None:
         jax.lax.cond(bad, lambda: jax.debug.callback(check, *args), lambda: None)
     else:
         check(*args)
+
+
+# ---------------------------------------------------------------------------------------------- sharding
+
+
+def mesh_axes(axes: Any) -> tuple[str, ...]:
+    """The mesh axis names one entry of a ``PartitionSpec`` names: None, one name or several."""
+    return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+
+
+def devices_along(mesh: Any, names: tuple[str, ...]) -> int:
+    """How many devices the mesh axes ``names`` span together (1 for none)."""
+    return int(np.prod([mesh.shape[name] for name in names]))
+
+
+def explicit_mesh() -> bool:
+    """Whether the current abstract mesh has an explicit axis (explicit sharding mode: shardings are types)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    return not mesh.empty and jax.sharding.AxisType.Explicit in mesh.axis_types

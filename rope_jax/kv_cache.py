@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 from rope_jax import _checks
@@ -311,8 +310,7 @@ class KVCache:
 def _sharded_like(new: jax.Array, cached: jax.Array) -> jax.Array:
     """``new`` with ``cached``'s sharding per axis in explicit sharding mode (where arrays that meet in one
     operation must agree); unchanged otherwise, where the partitioner places it."""
-    mesh = jax.sharding.get_abstract_mesh()
-    if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
+    if not _checks.explicit_mesh():
         return new
     return jax.sharding.reshard(new, jax.typeof(cached).sharding.spec)
 
@@ -329,8 +327,8 @@ def _shardings(keys: jax.sharding.NamedSharding, shape: tuple[int, ...]) -> dict
         raise TypeError(f"sharding must be a jax.sharding.NamedSharding for the keys, got {type(keys).__name__}.")
     spec = tuple(keys.spec) + (None,) * (len(shape) - len(keys.spec))
     for size, axes, what in zip(shape, spec, ("rows", "slots", "KV heads", "features per head"), strict=False):
-        names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
-        devices = int(np.prod([keys.mesh.shape[name] for name in names]))
+        names = _checks.mesh_axes(axes)
+        devices = _checks.devices_along(keys.mesh, names)
         if size % devices:
             raise ValueError(
                 f"the cache sharding {keys.spec} splits {size} {what} over mesh axis "

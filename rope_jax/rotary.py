@@ -468,9 +468,8 @@ class RoPETable:
             raise_if((low < 0) | (high >= self.max_length), _raise_out_of_table, low, high, self.max_length)
         # Rows follow the positions' sharding (a replicated table read locally: no collective); explicit
         # sharding mode wants that said.
-        mesh = jax.sharding.get_abstract_mesh()
         rows = None
-        if not mesh.empty and jax.sharding.AxisType.Explicit in mesh.axis_types:
+        if _checks.explicit_mesh():
             rows = jax.sharding.PartitionSpec(*jax.typeof(positions).sharding.spec, None)
         cos = cos.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)
         sin = sin.at[positions].get(mode="fill", fill_value=jnp.nan, out_sharding=rows)

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
@@ -519,15 +518,10 @@ class RoPEAttention(nnx.Module):
             return None
         mesh, spec = sharding.mesh, (*sharding.spec, None, None)
 
-        def names(axes: Any) -> tuple[str, ...]:
-            return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
-
-        def devices(axes: tuple[str, ...]) -> int:
-            return int(np.prod([mesh.shape[name] for name in axes]))
-
-        heads = names(spec[1]) if self.num_kv_heads % devices(names(spec[1])) == 0 else ()
-        rows = tuple(name for name in mesh.axis_names if name not in names(spec[1]) and mesh.shape[name] > 1)
-        rows = rows if rows and batch_size % devices(rows) == 0 else ()
+        split = _checks.mesh_axes(spec[1])
+        heads = split if self.num_kv_heads % _checks.devices_along(mesh, split) == 0 else ()
+        rows = tuple(name for name in mesh.axis_names if name not in split and mesh.shape[name] > 1)
+        rows = rows if rows and batch_size % _checks.devices_along(mesh, rows) == 0 else ()
         if not heads and not rows:
             return None
         partition = jax.sharding.PartitionSpec(rows or None, None, heads or None, None)
@@ -593,10 +587,7 @@ class RoPEAttention(nnx.Module):
 
 def _explicit_sharding(x: jax.Array) -> Any:
     """``x``'s sharding in explicit sharding mode (the output keeps it), else None (the partitioner decides)."""
-    mesh = jax.sharding.get_abstract_mesh()
-    if mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
-        return None
-    return jax.typeof(x).sharding
+    return jax.typeof(x).sharding if _checks.explicit_mesh() else None
 
 
 def _check_explicit_groups(q: jax.Array, num_kv_heads: int) -> None:
@@ -604,9 +595,8 @@ def _check_explicit_groups(q: jax.Array, num_kv_heads: int) -> None:
     device along the mesh axes that split the query heads."""
     spec = jax.typeof(q).sharding.spec
     axes = spec[2] if len(spec) > 2 else None
-    names = () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
-    mesh = jax.sharding.get_abstract_mesh()
-    devices = int(np.prod([mesh.shape[name] for name in names]))
+    names = _checks.mesh_axes(axes)
+    devices = _checks.devices_along(jax.sharding.get_abstract_mesh(), names)
     if num_kv_heads % devices:
         raise ValueError(
             f"in explicit sharding mode the {num_kv_heads} KV heads must split over the mesh axis that splits the "
