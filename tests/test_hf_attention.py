@@ -23,11 +23,11 @@ TOLERANCE = 1e-5
 # The model types whose port the attention audit was asked for, each with what it exercises.
 REQUIRED = {
     "stablelm": "LayerNorm per head with per-head weights, before RoPE",
-    "persimmon": "LayerNorm with weight and bias shared by the heads, before RoPE",
+    "persimmon": "LayerNorm with weight and bias shared by the heads, before RoPE, partial rotary",
     "olmo": "clip_qkv",
     "olmo2": "RMS norm over the whole projection",
     "olmo3": "RMS norm over the whole projection, sliding layers",
-    "minimax_m2": "RMS norm over the whole projection, partial rotary",
+    "minimax_m2": "RMS norm over the whole projection, weights per head",
     "hunyuan_v1_dense": "RMS norm per head after RoPE",
     "llama4_text": "weightless L2 norm after RoPE on RoPE layers, query temperature on NoPE layers",
     "gemma2": "logit softcap, query_pre_attn_scalar, sliding layers",
@@ -104,9 +104,29 @@ def test_fixtures_exercise_what_they_claim():
     assert settings["bitnet"]["output_norm"] is not None
     assert settings["codegen"]["qkv_layout"] == "codegen"
     assert settings["granite"]["softmax_scale"] != settings["granite"]["head_dim"] ** -0.5
+    persimmon = settings["persimmon"]
+    assert persimmon["qk_norm"]["weights"] == "shared" and persimmon["qk_norm"]["use_bias"]
+    assert persimmon["rope"].rotary_dim < persimmon["head_dim"]
+    assert settings["minimax_m2"]["qk_norm"]["over"] == "projection"
+    assert settings["minimax_m2"]["qk_norm"]["weights"] == "per_head"
+    assert (
+        settings["phi"]["qk_norm"]["kind"] == "layer"
+        and settings["phi"]["rope"].rotary_dim < settings["phi"]["head_dim"]
+    )
+    assert settings["gptj"]["rope"].interleaved
+    falcon, (_, arrays) = settings["falcon"], fixtures()
+    fused = arrays["falcon/0/weights/query_key_value.weight"]
+    assert falcon["num_kv_heads"] < falcon["num_heads"]  # grouped: [K, N/K + 2, H] rows, not N + N + N
+    assert fused.shape[0] == (falcon["num_heads"] + 2 * falcon["num_kv_heads"]) * falcon["head_dim"]
+    olmo3 = meta["model_types"]["olmo3"]
+    windows = [hf_attention.attention_settings(olmo3["config"], int(i))["sliding_window"] for i in olmo3["layers"]]
+    assert any(w is not None for w in windows) and any(w is None for w in windows)
     llama4 = meta["model_types"]["llama4_text"]
     kinds = {layer: hf_attention.attention_settings(llama4["config"], int(layer)) for layer in llama4["layers"]}
-    assert any(s["temperature"] for s in kinds.values()) and any(s["qk_norm"] for s in kinds.values())
+    rope_layers = [s for s in kinds.values() if s["rope"] is not None]
+    nope_layers = [s for s in kinds.values() if s["rope"] is None]
+    assert rope_layers and all(s["qk_norm"] and not s["temperature"] for s in rope_layers)
+    assert nope_layers and all(s["temperature"] and not s["qk_norm"] for s in nope_layers)
 
 
 def test_model_types_join_the_attention_audit():

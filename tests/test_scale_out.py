@@ -80,6 +80,20 @@ def test_explicit_sharding_mode_keeps_the_sharding_in_the_type():
 # ------------------------------------------------------------------------------- the layer, by annotation
 
 
+def forward_matches_with_one_all_reduce(attn, reference, mesh, x):
+    """The sharded layer's jitted forward on rows split over "data" equals one device's and compiles to the one
+    all-reduce of the row-parallel o projection. Returns the sharded input."""
+    x_sharded = jax.device_put(x, NamedSharding(mesh, P("data")))
+    graphdef, state = nnx.split(attn)
+
+    def forward(state, x):
+        return nnx.merge(graphdef, state)(x)
+
+    close(jax.jit(forward)(state, x_sharded), reference(x))
+    assert sharding.collectives(compiled_text(forward, state, x_sharded)) == {"all-reduce": 1}
+    return x_sharded
+
+
 @pytest.mark.parametrize("mode", [AxisType.Auto, AxisType.Explicit])
 def test_rope_attention_shards_by_annotation_and_compiles_to_one_all_reduce(mode):
     """Built under jax.set_mesh with partitioned initialisers, the kernels are born sharded; the forward and each
@@ -92,14 +106,7 @@ def test_rope_attention_shards_by_annotation_and_compiles_to_one_all_reduce(mode
         attn = layer(kernel_init=COLUMNS, out_kernel_init=ROWS)
         assert attn.k_proj.kernel[...].sharding.spec == P(None, "model")
         assert attn.o_proj.kernel[...].sharding.spec == P("model", None)
-        x_sharded = jax.device_put(x, NamedSharding(mesh, P("data")))
-        graphdef, state = nnx.split(attn)
-
-        def forward(state, x):
-            return nnx.merge(graphdef, state)(x)
-
-        close(jax.jit(forward)(state, x_sharded), reference(x))
-        assert sharding.collectives(compiled_text(forward, state, x_sharded)) == {"all-reduce": 1}
+        x_sharded = forward_matches_with_one_all_reduce(attn, reference, mesh, x)
 
         attn.init_cache(B, T + 4)  # by default: rows over "data", KV heads over "model", as the kernels
         expected = NamedSharding(mesh, P("data", None, "model"))
@@ -154,14 +161,7 @@ def test_fewer_kv_heads_than_the_model_axis_replicate_k_and_v_and_keep_one_all_r
             rngs=nnx.Rngs(0),
         )
         assert attn.v_proj.kernel[...].sharding.spec == P(None, None)
-        x_sharded = jax.device_put(x, NamedSharding(mesh, P("data")))
-        graphdef, state = nnx.split(attn)
-
-        def forward(state, x):
-            return nnx.merge(graphdef, state)(x)
-
-        close(jax.jit(forward)(state, x_sharded), reference(x))
-        assert sharding.collectives(compiled_text(forward, state, x_sharded)) == {"all-reduce": 1}
+        forward_matches_with_one_all_reduce(attn, reference, mesh, x)
 
 
 def test_kv_heads_that_do_not_split_over_the_model_axis_are_refused():
